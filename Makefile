@@ -1,0 +1,50 @@
+# ltsh_jax: `make demo` and `make test` each set up everything they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared
+DEMO_DIR ?= demo_output
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup system-packages demo test test-all lint bench-train-step clean
+
+help:
+	@echo "make demo       set up, then train the tiny OpenPose on the real MPII samples (writes $(DEMO_DIR)/)"
+	@echo "make test       set up, then run the test suite (slow end-to-end tests excluded)"
+	@echo "make test-all   the whole suite, slow tests included"
+	@echo "make lint       ruff"
+	@echo "make bench-train-step   JAX vs PyTorch train step (installs torch 2.13 CPU into .venv)"
+
+setup: system-packages $(VENV)/.installed
+
+# Debian packages that rendering (moderngl over EGL) needs; installed when missing.
+system-packages:
+	@bash scripts/install_system_packages.sh
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+demo: setup
+	$(PY) -m experiments.train --config=experiments/configs/smoke.py \
+	  --config.data.dir=$(SHARED)/data/real_samples/mpii --workdir=$(DEMO_DIR)/smoke
+	@echo "Metrics: $(DEMO_DIR)/smoke/metrics.jsonl, loss curve: $(DEMO_DIR)/smoke/loss.png"
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
+
+test-all: setup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench-train-step: setup
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m benchmarks.train_step
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

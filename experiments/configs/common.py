@@ -1,0 +1,57 @@
+"""The paper's settings (DESIGN section 2) as one ConfigDict; every experiment config starts from it."""
+
+import ml_collections
+
+# The first 4 conv layers, frozen whenever synthetic data is used.
+FREEZE_FIRST_FOUR = r"^backbone/conv(1_[12]|2_[12])/"
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Paper-size OpenPose on 368x368 person crops, Adam 5e-5 (b1 0.8), x0.33 every 20k steps."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.skeleton = "cmu_mpi"
+    config.init_from = ""  # a workdir whose latest checkpoint gives the initial parameters
+
+    config.model = ml_collections.ConfigDict()
+    config.model.width = 1.0
+    config.model.num_stages = 6
+    config.model.dtype = "float32"  # or "bfloat16" (compute only; parameters stay float32)
+    config.model.vgg_weights = ""  # optional ImageNet VGG-19: an .npz or the Keras notop .h5
+
+    config.data = ml_collections.ConfigDict()
+    config.data.source = "mpii_json"
+    config.data.dir = ""
+    config.data.annotation_file = ""
+    config.data.input_size = 368
+    config.data.stride = 8
+    config.data.max_people = 8
+    config.data.eval_batches = 2
+    config.data.augment = ml_collections.ConfigDict()
+    config.data.augment.scale_min = 0.4
+    config.data.augment.scale_max = 1.6
+    config.data.augment.max_rotate = 45.0
+    config.data.augment.max_shift = 50.0
+    config.data.augment.flip_prob = 0.5
+
+    config.targets = ml_collections.ConfigDict()
+    config.targets.sigma = 7.0
+    config.targets.paf_width = 1.0
+    config.targets.mask_synthetic = False
+
+    config.optim = ml_collections.ConfigDict()
+    config.optim.learning_rate = 5e-5
+    config.optim.b1 = 0.8
+    config.optim.b2 = 0.999
+    config.optim.decay_every = 20_000
+    config.optim.decay_factor = 0.33
+    config.optim.freeze = ""  # regex over parameter paths; FREEZE_FIRST_FOUR with synthetic data
+
+    config.train = ml_collections.ConfigDict()
+    config.train.batch_size = 32
+    config.train.num_steps = 100_000
+    config.train.log_every = 50
+    config.train.eval_every = 1_000
+    config.train.checkpoint_every = 1_000
+    config.train.max_checkpoints = 3
+    return config

@@ -1,0 +1,189 @@
+"""train_and_evaluate(config, workdir): the student's training loop.
+
+Host work per step: build this process's slice of the batch, hand it to the one jitted step. Every
+`log_every` steps the metrics come back to the host (metrics.jsonl, TensorBoard, progress bar); every
+`checkpoint_every` steps the state is saved. Batches are a function of (seed, step), so a run killed
+and resumed from its last checkpoint reproduces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import pathlib
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+
+from ltsh_jax import input_pipeline, mpii_json, optim, sharding
+from ltsh_jax.augment import AugmentParams
+from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.metrics_writer import MetricsWriter, plot_losses
+from ltsh_jax.models.vgg_weights import load_vgg19_weights
+from ltsh_jax.skeleton import Skeleton
+from ltsh_jax.train_step import TrainState, build_model, get_skeleton, init_params, make_eval_step, make_train_step
+
+
+@dataclasses.dataclass
+class BatchSource:
+    """Per-step training batches (this process's slice) and a fixed list of held-out batches."""
+
+    train: Callable[[int], dict]
+    eval_batches: Callable[[], list[dict]]
+
+
+def augment_params(config: ml_collections.ConfigDict) -> AugmentParams:
+    """AugmentParams from config.data.augment and the crop size."""
+    return AugmentParams(crop_size=config.data.input_size, **config.data.augment.to_dict())
+
+
+def make_batch_source(config: ml_collections.ConfigDict, skeleton: Skeleton) -> BatchSource:
+    """The batches of config.data (source 'mpii_json': a folder in the common MPII JSON format)."""
+    data = config.data
+    if data.source != "mpii_json":
+        raise ValueError(f"config.data.source={data.source!r} is not supported; use 'mpii_json'")
+    if not data.dir:
+        raise ValueError("config.data.dir is empty: pass --config.data.dir=FOLDER (images + MPII JSON annotations)")
+    records = mpii_json.load_mpii_json(data.dir, data.annotation_file or None)
+    samples = input_pipeline.PersonSamples(records)
+    common = dict(
+        params=augment_params(config),
+        skeleton=skeleton,
+        max_people=data.max_people,
+        stride=data.stride,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
+
+    def train(step: int) -> dict:
+        return input_pipeline.batch_for_step(
+            samples, step, batch_size=config.train.batch_size, seed=config.seed, augment=True, **common
+        )
+
+    def eval_batches() -> list[dict]:
+        return [
+            input_pipeline.batch_for_step(
+                samples, i, batch_size=config.train.batch_size, seed=config.seed + 1, augment=False, **common
+            )
+            for i in range(data.eval_batches)
+        ]
+
+    return BatchSource(train=train, eval_batches=eval_batches)
+
+
+def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
+    """Fresh (or init_from / VGG-initialised) state, replaced by the latest checkpoint when there is one."""
+    params = init_params(model, config, rng)
+    if config.model.vgg_weights:
+        params = load_vgg19_weights(params, config.model.vgg_weights)
+    latest = checkpointer.latest_step()
+    if latest is None and config.init_from:
+        params = Checkpointer(pathlib.Path(config.init_from) / "checkpoints").restore_params(params)
+        logging.info("initialised parameters from %s", config.init_from)
+    optimizer = optimizer_factory(params)
+    replicated = sharding.replicated(mesh)
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(optimizer.init(params), replicated)
+    step = 0
+    if latest is not None:
+        params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
+        step = int(meta["step"])
+        logging.info("resumed from step %d in %s", step, checkpointer.directory)
+    state = TrainState(step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state)
+    return state, optimizer
+
+
+def _check_finite(loss: float, step: int, last_good: int | None, checkpoint_dir: pathlib.Path) -> None:
+    if not math.isfinite(loss):
+        where = f"step {last_good} in {checkpoint_dir}" if last_good is not None else "none (no checkpoint yet)"
+        raise FloatingPointError(
+            f"the training loss is {loss} at step {step}: stopping. Last good checkpoint: {where}. "
+            "Lower optim.learning_rate or check the data, then rerun the same command to resume."
+        )
+
+
+def _mean_eval_loss(eval_step, params, batches, mesh) -> float:
+    return float(np.mean([float(eval_step(params, sharding.global_batch(b, mesh))) for b in batches]))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+    """Trains the student described by `config`, writing checkpoints and metrics under `workdir`.
+
+    Returns the last metrics record. Resumes from the latest checkpoint in workdir when there is one.
+    """
+    workdir = pathlib.Path(workdir)
+    is_chief = jax.process_index() == 0
+    if is_chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+    skeleton = get_skeleton(config)
+    mesh = sharding.make_mesh()
+    sharding.check_batch_size(config.train.batch_size, mesh)
+    batches = make_batch_source(config, skeleton)
+    model = build_model(config)
+    checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
+    state, optimizer = _initial_state(
+        config,
+        model,
+        lambda params: optim.make_student_optimizer(config.optim, params),
+        mesh,
+        checkpointer,
+        jax.random.key(config.seed),
+    )
+    schedule = optim.learning_rate_schedule(config.optim)
+    train_step = make_train_step(model, optimizer, config, mesh)
+    eval_step = make_eval_step(model, config, mesh)
+    eval_data = batches.eval_batches() if config.train.eval_every else []
+
+    start = int(state.step)
+    num_steps = config.train.num_steps
+    last_good = checkpointer.latest_step()
+    writer = MetricsWriter(workdir, enabled=is_chief, resume_step=start)
+    record: dict = {}
+    bar = tqdm.tqdm(total=num_steps, initial=start, desc="train", unit="step", disable=not is_chief, mininterval=2)
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        for step in range(start, num_steps):
+            state, metrics = train_step(state, sharding.global_batch(batches.train(step), mesh))
+            done, window_steps = step + 1, window_steps + 1
+            log_now = done == 1 or done % config.train.log_every == 0 or done == num_steps
+            save_now = done % config.train.checkpoint_every == 0 or done == num_steps
+            if log_now or save_now:
+                host = jax.device_get(metrics)
+                _check_finite(float(host["loss"]), done, last_good, checkpointer.directory)
+            if log_now:
+                elapsed = time.perf_counter() - window_start
+                record = {
+                    "loss": host["loss"],
+                    "stage_losses": host["stage_losses"],
+                    "real_loss_per_joint": host["real_loss_per_joint"],
+                    "synthetic_loss_per_joint": host["synthetic_loss_per_joint"],
+                    "grad_norm": host["grad_norm"],
+                    "lr": schedule(step),
+                    "examples_per_sec": window_steps * config.train.batch_size / max(elapsed, 1e-9),
+                }
+                if config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps):
+                    record["eval_loss"] = _mean_eval_loss(eval_step, state.params, eval_data, mesh)
+                record = writer.write(done, record)
+                bar.set_postfix(loss=f"{record['loss']:.4g}")
+                window_start, window_steps = time.perf_counter(), 0
+            if save_now:
+                checkpointer.save(done, state.params, state.opt_state, {"step": done})
+                last_good = done
+            bar.update(1)
+    finally:
+        bar.close()
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()
+    if is_chief:
+        plot_losses(workdir)
+        (workdir / "final_metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
