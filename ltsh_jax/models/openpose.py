@@ -1,0 +1,161 @@
+"""OpenPose (Cao et al. 2017, the CMU "MPI" model) as a Flax linen module: the student network.
+
+A VGG-19 backbone (conv1_1 .. conv4_2, then conv4_3_CPM and conv4_4_CPM) feeds a chain of stages;
+each stage has two branches, L1 predicting part affinity fields (PAFs) and L2 predicting part
+heatmaps, and every stage after the first also sees the previous stage's predictions. All stages are
+returned because the loss supervises each of them (intermediate supervision).
+
+Parameter tree (names are stable: optimizers freeze layers by regex on the '/'-joined path, and
+`vgg_weights.load_vgg19_weights` copies ImageNet weights by name). Every conv has 'kernel' (HWIO)
+and 'bias':
+
+  backbone/conv1_1, conv1_2                      3x3, 64     (max pool 2 after conv1_2)
+  backbone/conv2_1, conv2_2                      3x3, 128    (max pool 2 after conv2_2)
+  backbone/conv3_1 .. conv3_4                    3x3, 256    (max pool 2 after conv3_4)
+  backbone/conv4_1, conv4_2                      3x3, 512
+  backbone/conv4_3_CPM, conv4_4_CPM              3x3, 256 and 128
+  stage1/L1|L2/conv1 .. conv3                    3x3, 128
+  stage1/L1|L2/conv4                             1x1, 512
+  stage1/L1|L2/conv5                             1x1, num_pafs (L1) or num_heatmaps (L2), no ReLU
+  stage{t}/L1|L2/conv1 .. conv5  (t = 2..S)      7x7, 128
+  stage{t}/L1|L2/conv6                           1x1, 128
+  stage{t}/L1|L2/conv7                           1x1, num_pafs (L1) or num_heatmaps (L2), no ReLU
+
+Stage t >= 2 reads concat([backbone features, stage t-1 PAFs, stage t-1 heatmaps], channel axis).
+(The CMU Caffe model concatenates in the order PAFs, heatmaps, features: permute the input channels
+of stage{t}/*/conv1 when importing its weights.) Pooling is 'SAME' (ceil, like Caffe), so the maps
+are ceil(H/8) x ceil(W/8). `width` scales every hidden channel count (not the 3 input channels nor
+the output channels), which makes tiny test and benchmark models.
+
+Init: Flax defaults (LeCun normal kernels, zero biases).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# (name, output channels, pool 2x2 after this layer), all 3x3; the names of the ImageNet VGG-19 layers.
+VGG_LAYERS: tuple[tuple[str, int, bool], ...] = (
+    ("conv1_1", 64, False), ("conv1_2", 64, True),
+    ("conv2_1", 128, False), ("conv2_2", 128, True),
+    ("conv3_1", 256, False), ("conv3_2", 256, False), ("conv3_3", 256, False), ("conv3_4", 256, True),
+    ("conv4_1", 512, False), ("conv4_2", 512, False),
+)
+# The two OpenPose-specific backbone layers after VGG (3x3, no pooling).
+CPM_LAYERS: tuple[tuple[str, int], ...] = (("conv4_3_CPM", 256), ("conv4_4_CPM", 128))
+# Hidden layers of a branch as (kernel size, channels); the output 1x1 layer follows.
+STAGE1_BRANCH: tuple[tuple[int, int], ...] = ((3, 128), (3, 128), (3, 128), (1, 512))
+LATER_BRANCH: tuple[tuple[int, int], ...] = ((7, 128),) * 5 + ((1, 128),)
+
+
+class StageOutput(NamedTuple):
+    """One stage's predictions, float32 [B, H/8, W/8, C]."""
+
+    pafs: jax.Array
+    heatmaps: jax.Array
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count multiplied by the width factor, rounded, at least 1."""
+    return max(1, int(round(channels * width)))
+
+
+class VGGBackbone(nn.Module):
+    """VGG-19 conv1_1 .. conv4_2 plus conv4_3_CPM and conv4_4_CPM; stride 8."""
+
+    width: float = 1.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        layers = [(name, ch, pool) for name, ch, pool in VGG_LAYERS] + [(n, c, False) for n, c in CPM_LAYERS]
+        for name, channels, pool in layers:
+            x = nn.Conv(scaled(channels, self.width), (3, 3), padding="SAME", dtype=self.dtype,
+                        param_dtype=jnp.float32, name=name)(x)
+            x = nn.relu(x)
+            if pool:
+                x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+        return x
+
+
+class Branch(nn.Module):
+    """Hidden convs with ReLU, then a 1x1 output conv without activation."""
+
+    hidden: Sequence[tuple[int, int]]
+    out_channels: int
+    width: float = 1.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, (k, channels) in enumerate(self.hidden, start=1):
+            x = nn.Conv(scaled(channels, self.width), (k, k), padding="SAME", dtype=self.dtype,
+                        param_dtype=jnp.float32, name=f"conv{i}")(x)
+            x = nn.relu(x)
+        return nn.Conv(self.out_channels, (1, 1), dtype=self.dtype, param_dtype=jnp.float32,
+                       name=f"conv{len(self.hidden) + 1}")(x)
+
+
+class Stage(nn.Module):
+    """Two branches on the same input: L1 -> PAFs, L2 -> heatmaps."""
+
+    hidden: Sequence[tuple[int, int]]
+    num_pafs: int
+    num_heatmaps: int
+    width: float = 1.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        pafs = Branch(self.hidden, self.num_pafs, width=self.width, dtype=self.dtype, name="L1")(x)
+        heatmaps = Branch(self.hidden, self.num_heatmaps, width=self.width, dtype=self.dtype, name="L2")(x)
+        return pafs, heatmaps
+
+
+class OpenPose(nn.Module):
+    """The multi-stage OpenPose network; returns one `StageOutput` per stage, first to last.
+
+    Attributes:
+      num_heatmaps: heatmap channels (parts + background), `Skeleton.num_heatmaps`.
+      num_pafs: PAF channels (2 per limb), `Skeleton.num_pafs`.
+      width: multiplies every hidden channel count (rounded, >= 1); 1.0 is the paper's model.
+      num_stages: number of stages (6 in the paper).
+      dtype: compute dtype (float32 or bfloat16); parameters and outputs stay float32.
+    """
+
+    num_heatmaps: int = 16
+    num_pafs: int = 28
+    width: float = 1.0
+    num_stages: int = 6
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> tuple[StageOutput, ...]:
+        """images: float [B, H, W, 3], normalised as x / 256 - 0.5."""
+        if self.num_stages < 1:
+            raise ValueError(f"num_stages must be >= 1, got {self.num_stages}")
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images must have shape [B, H, W, 3], got {images.shape}")
+        features = VGGBackbone(width=self.width, dtype=self.dtype, name="backbone")(images.astype(self.dtype))
+        outputs = []
+        x = features
+        for t in range(1, self.num_stages + 1):
+            hidden = STAGE1_BRANCH if t == 1 else LATER_BRANCH
+            stage = Stage(hidden, self.num_pafs, self.num_heatmaps, width=self.width, dtype=self.dtype,
+                          name=f"stage{t}")
+            pafs, heatmaps = stage(x)
+            outputs.append(StageOutput(pafs.astype(jnp.float32), heatmaps.astype(jnp.float32)))
+            if t < self.num_stages:
+                x = jnp.concatenate([features, pafs, heatmaps], axis=-1)
+        return tuple(outputs)
+
+
+def count_params(params: Any) -> int:
+    """Total number of scalars in a parameter tree (arrays or `jax.ShapeDtypeStruct`s)."""
+    return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params))
