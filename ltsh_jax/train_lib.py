@@ -124,6 +124,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
     skeleton = get_skeleton(config)
+    if config.data.input_size % config.data.stride:
+        raise ValueError(f"config.data.input_size={config.data.input_size} is not a multiple of "
+                         f"config.data.stride={config.data.stride}")
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.train.batch_size, mesh)
     batches = make_batch_source(config, skeleton)
