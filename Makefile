@@ -34,6 +34,7 @@ demo: setup
 	@echo "Metrics: $(DEMO_DIR)/smoke/metrics.jsonl, loss curve: $(DEMO_DIR)/smoke/loss.png"
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
 test-all: setup

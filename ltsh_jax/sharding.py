@@ -41,4 +41,6 @@ def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:
 def global_batch(local_batch, mesh: Mesh):
     """This process's slice of a batch (a pytree of numpy arrays) -> global arrays sharded over 'data'."""
     sharding = batch_sharding(mesh)
-    return jax.tree_util.tree_map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+    return jax.tree_util.tree_map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch
+    )

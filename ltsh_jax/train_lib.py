@@ -96,7 +96,9 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
         params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
         step = int(meta["step"])
         logging.info("resumed from step %d in %s", step, checkpointer.directory)
-    state = TrainState(step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state)
+    state = TrainState(
+        step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state
+    )
     return state, optimizer
 
 
@@ -120,16 +122,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     """
     workdir = pathlib.Path(workdir)
     is_chief = jax.process_index() == 0
-    if is_chief:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
     skeleton = get_skeleton(config)
     if config.data.input_size % config.data.stride:
-        raise ValueError(f"config.data.input_size={config.data.input_size} is not a multiple of "
-                         f"config.data.stride={config.data.stride}")
+        raise ValueError(
+            f"config.data.input_size={config.data.input_size} is not a multiple of "
+            f"config.data.stride={config.data.stride}"
+        )
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.train.batch_size, mesh)
     batches = make_batch_source(config, skeleton)
+    if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
     model = build_model(config)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
     state, optimizer = _initial_state(
