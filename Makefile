@@ -30,7 +30,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 demo: setup
 	$(PY) -m experiments.train --config=experiments/configs/smoke.py \
-	  --config.data.dir=$(SHARED)/data/real_samples/mpii --workdir=$(DEMO_DIR)/smoke
+	  --config.data.dir=$(SHARED)/data/real_samples/mpii --config.data.annotation_file=test_mpii.json \
+	  --workdir=$(DEMO_DIR)/smoke
 	@echo "Metrics: $(DEMO_DIR)/smoke/metrics.jsonl, loss curve: $(DEMO_DIR)/smoke/loss.png"
 
 test: setup

@@ -28,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.max_people = 8
     config.data.eval_batches = 2
     config.data.augment = ml_collections.ConfigDict()
+    config.data.augment.target_scale = 1.25  # crop scale = target_scale / person_scale * U[min, max]
     config.data.augment.scale_min = 0.4
     config.data.augment.scale_max = 1.6
     config.data.augment.max_rotate = 45.0

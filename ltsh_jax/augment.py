@@ -1,0 +1,243 @@
+"""Person-centred affine crops on the host (numpy + PIL), as in the CMU/OpenPose training code.
+
+Coordinates: (x, y) pixels with pixel centres at integers (pixel [i, j] is the point x=j, y=i), in
+the image, in the crop, and for map cells (cell k's centre is crop pixel k * stride + (stride - 1) / 2,
+as in targets.py). The crop centre is therefore ((S - 1) / 2, (S - 1) / 2): 183.5 for S = 368.
+Matrices are 2x3 and map source points to destination points: dst = M[:, :2] @ src + M[:, 2].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+
+from ltsh_jax.people import People, empty_people
+from ltsh_jax.skeleton import Skeleton, from_mpii16
+
+_FILL = (128, 128, 128)  # the grey the reference code pads crops with (0 after x / 256 - 0.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """Training augmentation of DESIGN.md section 2 (the CMU reference values as defaults)."""
+
+    crop_size: int = 368
+    scale_min: float = 0.4
+    scale_max: float = 1.6
+    max_rotate: float = 45.0  # degrees, U[-max_rotate, max_rotate]
+    max_shift: float = 50.0  # crop pixels, U[-max_shift, max_shift] per axis
+    flip_prob: float = 0.5
+    target_scale: float = 1.25  # crop pixels per image pixel times the MPII person scale (~250 px tall)
+
+    def __post_init__(self):
+        if self.crop_size <= 0:
+            raise ValueError(f"crop_size must be positive, got {self.crop_size}")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ValueError(f"need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}")
+        if self.max_rotate < 0 or self.max_shift < 0:
+            raise ValueError(f"max_rotate and max_shift must be >= 0, got {self.max_rotate}, {self.max_shift}")
+        if not 0 <= self.flip_prob <= 1:
+            raise ValueError(f"flip_prob must lie in [0, 1], got {self.flip_prob}")
+        if self.target_scale <= 0:
+            raise ValueError(f"target_scale must be positive, got {self.target_scale}")
+
+
+def affine_matrix(center, scale: float, rotate_deg: float, shift, flip: bool, crop_size: int) -> np.ndarray:
+    """Image -> crop matrix: move `center` to the origin, scale, rotate, mirror, then to the crop centre + shift.
+
+    Positive angles turn the picture counter-clockwise as displayed (y axis pointing down), as in
+    OpenCV's getRotationMatrix2D: a point right of the centre moves up. The mirror x -> -x about the
+    crop centre maps pixel column x to column S - 1 - x.
+    """
+    theta = np.deg2rad(rotate_deg)
+    cos, sin = np.cos(theta), np.sin(theta)
+    linear = scale * np.array([[cos, sin], [-sin, cos]])
+    if flip:
+        linear = np.diag([-1.0, 1.0]) @ linear
+    mid = (crop_size - 1) / 2.0
+    offset = np.array([mid, mid]) + np.asarray(shift, np.float64) - linear @ np.asarray(center, np.float64)
+    return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+def sample_transform(
+    rng: np.random.Generator, center, person_scale: float, params: AugmentParams, *, augment: bool
+) -> tuple[np.ndarray, bool]:
+    """(matrix [2, 3], flipped) for a crop of the person at `center` with MPII scale `person_scale`.
+
+    augment=False gives the evaluation crop: scale target_scale / person_scale exactly, centred, no
+    rotation, shift or flip (and draws nothing from rng).
+    """
+    if not person_scale > 0:
+        raise ValueError(f"person_scale must be positive, got {person_scale}")
+    scale = params.target_scale / float(person_scale)
+    if not augment:
+        return affine_matrix(center, scale, 0.0, (0.0, 0.0), False, params.crop_size), False
+    scale *= rng.uniform(params.scale_min, params.scale_max)
+    rotate = rng.uniform(-params.max_rotate, params.max_rotate)
+    shift = rng.uniform(-params.max_shift, params.max_shift, size=2)
+    flipped = bool(rng.random() < params.flip_prob)
+    return affine_matrix(center, scale, rotate, shift, flipped, params.crop_size), flipped
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Applies a 2x3 matrix to points [..., 2] (float32 out)."""
+    points = np.asarray(points, np.float64)
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """The 2x3 matrix of the inverse map."""
+    linear = np.linalg.inv(matrix[:, :2])
+    return np.concatenate([linear, (-linear @ matrix[:, 2])[:, None]], axis=1)
+
+
+def _pil_warp(image: Image.Image, matrix: np.ndarray, out_size: int, resample, fill) -> Image.Image:
+    # PIL maps each output point u (pixel centres at +0.5) to an input point v: convert our
+    # integer-centre matrix to that convention, inverted: v = inv(A) (u - 0.5 - t) + 0.5.
+    inv = invert_affine(matrix)
+    data = inv[:, :2].ravel().tolist()
+    const = inv[:, :2] @ np.array([-0.5, -0.5]) + inv[:, 2] + 0.5
+    coeffs = (data[0], data[1], const[0], data[2], data[3], const[1])
+    return image.transform((out_size, out_size), Image.Transform.AFFINE, coeffs, resample=resample, fillcolor=fill)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    image = np.ascontiguousarray(image, np.uint8)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must have shape [H, W, 3], got {image.shape}")
+    return image
+
+
+def warp_image(image: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
+    """uint8 [H, W, 3] -> uint8 [S, S, 3]: bilinear, grey (128) outside the image."""
+    pil = Image.fromarray(_rgb(image))
+    return np.asarray(_pil_warp(pil, matrix, crop_size, Image.Resampling.BILINEAR, _FILL), np.uint8)
+
+
+def map_matrix(matrix: np.ndarray, stride: int) -> np.ndarray:
+    """Image -> map-cell matrix: the crop matrix followed by cell = (crop - (stride - 1) / 2) / stride."""
+    linear = matrix[:, :2] / stride
+    offset = matrix[:, 2] / stride - (stride - 1) / (2.0 * stride)
+    return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+def warp_mask(mask: np.ndarray, matrix: np.ndarray, out_size: int, *, stride: int = 1) -> np.ndarray:
+    """uint8 [H, W] image mask -> uint8 [out_size, out_size], nearest, 0 outside the image.
+
+    `matrix` maps image to crop pixels; with stride > 1 the mask is sampled at the centres of the
+    map cells (out_size = crop_size // stride), the resolution the loss masks live at.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must have shape [H, W], got {mask.shape}")
+    pil = Image.fromarray(np.ascontiguousarray(mask, np.uint8))
+    return np.asarray(_pil_warp(pil, map_matrix(matrix, stride), out_size, Image.Resampling.NEAREST, 0), np.uint8)
+
+
+def crop_people(
+    keypoints_mpii: np.ndarray,
+    labelled: np.ndarray,
+    matrix: np.ndarray,
+    flipped: bool,
+    skeleton: Skeleton,
+    max_people: int,
+    *,
+    crop_size: int,
+    target: int = 0,
+    centers: np.ndarray | None = None,
+    is_synthetic: np.ndarray | None = None,
+) -> People:
+    """The crop's people (numpy People [max_people, ...]) in crop pixels and the skeleton's parts.
+
+    Slot 0 holds the `target` person (the one the crop is centred on); the others follow by distance
+    of their centre (`centers` [P, 2] in image pixels, else the mean of their labelled joints) to the
+    centre of the crop_size x crop_size crop, and are dropped past max_people. Joints keep their
+    labels wherever they land (People.labelled: annotated, maybe outside the crop).
+
+    Flip convention (CMU/OpenPose): a mirrored photo shows a mirrored person, whose left side is the
+    original's right side. So after a flip the labels are swapped (skeleton.flip_permutation): the
+    part called l_wrist is the left wrist of the person as they appear in the crop, i.e. the mirrored
+    position of the original r_wrist. A person facing the camera keeps r_shoulder left of l_shoulder.
+    """
+    keypoints_mpii = np.asarray(keypoints_mpii, np.float32)
+    labelled = np.asarray(labelled, bool)
+    count = keypoints_mpii.shape[0]
+    if not 0 <= target < count:
+        raise ValueError(f"target person {target} out of range for {count} people")
+    parts, parts_labelled = from_mpii16(skeleton, transform_points(keypoints_mpii, matrix), labelled)
+    if flipped:
+        perm = skeleton.flip_permutation
+        parts, parts_labelled = parts[:, perm], parts_labelled[:, perm]
+    if centers is None:
+        n = labelled.sum(axis=1)
+        sums = (keypoints_mpii * labelled[..., None]).sum(axis=1)
+        centers = sums / np.maximum(n, 1)[:, None]
+        known = n > 0
+    else:
+        known = np.ones(count, bool)
+    mid = (crop_size - 1) / 2.0
+    distance = np.linalg.norm(transform_points(centers, matrix) - mid, axis=-1)
+    distance = np.where(known, distance, np.inf)  # people without any labelled joint go last
+    distance[target] = -1.0
+    order = np.argsort(distance, kind="stable")[:max_people]
+    people = empty_people(max_people, skeleton.num_parts)
+    k = len(order)
+    people.keypoints[:k] = np.where(parts_labelled[order][..., None], parts[order], 0.0)
+    people.labelled[:k] = parts_labelled[order]
+    people.valid[:k] = True
+    if is_synthetic is not None:
+        people.is_synthetic[:k] = np.asarray(is_synthetic, bool)[order]
+    return people
+
+
+def make_person_sample(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    labelled: np.ndarray,
+    centers: np.ndarray,
+    scales: np.ndarray,
+    person_index: int,
+    rng: np.random.Generator,
+    params: AugmentParams,
+    skeleton: Skeleton,
+    max_people: int,
+    *,
+    augment: bool = True,
+    unannotated_mask: np.ndarray | None = None,
+    stride: int = 8,
+    is_synthetic: np.ndarray | None = None,
+) -> dict:
+    """One training example: the crop centred on person `person_index` of an image's P people.
+
+    Args: image uint8 [H, W, 3]; keypoints [P, 16, 2] / labelled [P, 16] in MPII-16 order;
+    centers [P, 2] and scales [P] (MPII person scale); unannotated_mask [H, W], non-zero on people
+    without annotations (None: nothing to ignore).
+    Returns dict(image=uint8 [S, S, 3], people=People [max_people, ...], ignore_mask=uint8 [S/stride, S/stride],
+    matrix=float64 [2, 3] image -> crop pixels, flipped=bool); the last two map predictions back to the image.
+    """
+    size = params.crop_size
+    if size % stride:
+        raise ValueError(f"crop_size {size} is not a multiple of stride {stride}")
+    centers = np.asarray(centers, np.float32)
+    matrix, flipped = sample_transform(rng, centers[person_index], scales[person_index], params, augment=augment)
+    people = crop_people(
+        keypoints,
+        labelled,
+        matrix,
+        flipped,
+        skeleton,
+        max_people,
+        crop_size=size,
+        target=person_index,
+        centers=centers,
+        is_synthetic=is_synthetic,
+    )
+    if unannotated_mask is None:
+        ignore = np.zeros((size // stride, size // stride), np.uint8)
+    else:
+        ignore = (warp_mask(unannotated_mask, matrix, size // stride, stride=stride) > 0).astype(np.uint8)
+    return dict(
+        image=warp_image(image, matrix, size), people=people, ignore_mask=ignore, matrix=matrix, flipped=flipped
+    )
