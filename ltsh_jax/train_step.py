@@ -101,7 +101,7 @@ def step_metrics(out: losses.LossOutput, grads) -> dict:
         "real_loss_per_joint": out.real_per_joint,
         "synthetic_loss_per_joint": out.synthetic_per_joint,
         "sample_loss_per_joint": out.per_sample_per_joint,
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
     }
 
 
