@@ -6,7 +6,7 @@
 Rerunning the same command resumes from the latest checkpoint in DIR.
 """
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from ltsh_jax import train_lib
@@ -19,7 +19,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.INFO)
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

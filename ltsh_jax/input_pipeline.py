@@ -16,7 +16,7 @@ import numpy as np
 
 from ltsh_jax.augment import AugmentParams, make_person_sample
 from ltsh_jax.mpii_json import ImageRecord, decode_image
-from ltsh_jax.people import People
+from ltsh_jax.people import People, check_people
 from ltsh_jax.skeleton import Skeleton
 
 
@@ -120,9 +120,11 @@ def batch_for_step(
                 stride=stride,
             )
         )
+    people = stack_people([e["people"] for e in examples])
+    check_people(people, skeleton.num_parts)
     return dict(
         image=np.stack([e["image"] for e in examples]),
-        people=stack_people([e["people"] for e in examples]),
+        people=people,
         ignore_mask=np.stack([e["ignore_mask"] for e in examples]),
         is_synthetic=np.zeros((local,), bool),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import pathlib
 import time
@@ -86,7 +85,7 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
     latest = checkpointer.latest_step()
     if latest is None and config.init_from:
         params = Checkpointer(pathlib.Path(config.init_from) / "checkpoints").restore_params(params)
-        logging.info("initialised parameters from %s", config.init_from)
+        _announce(f"initialised parameters from {config.init_from}")
     optimizer = optimizer_factory(params)
     replicated = sharding.replicated(mesh)
     params = jax.device_put(params, replicated)
@@ -95,11 +94,17 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
     if latest is not None:
         params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
         step = int(meta["step"])
-        logging.info("resumed from step %d in %s", step, checkpointer.directory)
+        _announce(f"resumed from step {step} in {checkpointer.directory}")
     state = TrainState(
         step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state
     )
     return state, optimizer
+
+
+def _announce(message: str) -> None:
+    """A line for the person watching (chief process only), printed above the progress bar."""
+    if jax.process_index() == 0:
+        tqdm.tqdm.write(message)
 
 
 def _check_finite(loss: float, step: int, last_good: int | None, checkpoint_dir: pathlib.Path) -> None:
