@@ -1,0 +1,60 @@
+"""Pictures for a person to look at: skeletons drawn on images, and contact sheets of several images."""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ltsh_jax.skeleton import Skeleton
+
+
+def limb_colours(count: int) -> list[tuple[int, int, int]]:
+    """`count` distinct, saturated RGB colours (one per limb type)."""
+    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / max(count, 1), 0.9, 1.0)) for i in range(count)]
+
+
+def draw_people(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    skeleton: Skeleton,
+    *,
+    min_score: float = 0.0,
+    line_width: int | None = None,
+) -> np.ndarray:
+    """Draws people (keypoints [N, J, 2], scores [N, J] in the skeleton's parts) onto a copy of `image`.
+
+    A joint is drawn when its score is above `min_score`, a limb when both of its ends are.
+    """
+    canvas = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    width = line_width or max(2, round(max(canvas.size) / 200))
+    keypoints = np.asarray(keypoints, np.float32).reshape(-1, skeleton.num_parts, 2)
+    shown = np.asarray(scores, np.float32).reshape(-1, skeleton.num_parts) > min_score
+    colours = limb_colours(skeleton.num_limbs)
+    for person, visible in zip(keypoints, shown, strict=True):
+        for (a, b), colour in zip(skeleton.limbs, colours, strict=True):
+            if visible[a] and visible[b]:
+                draw.line([tuple(person[a]), tuple(person[b])], fill=colour, width=width)
+        for (x, y), ok in zip(person, visible, strict=True):
+            if ok:
+                draw.ellipse([x - width, y - width, x + width, y + width], fill=(255, 255, 255), outline=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+def contact_sheet(images: Sequence[np.ndarray], columns: int = 4, cell: int = 256) -> np.ndarray:
+    """Images side by side in a grid, each fitted into a `cell` x `cell` square on black."""
+    if not images:
+        raise ValueError("contact_sheet needs at least one image")
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * cell, rows * cell))
+    for i, image in enumerate(images):
+        tile = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
+        tile.thumbnail((cell, cell))
+        x = (i % columns) * cell + (cell - tile.width) // 2
+        y = (i // columns) * cell + (cell - tile.height) // 2
+        sheet.paste(tile, (x, y))
+    return np.asarray(sheet)
