@@ -17,6 +17,9 @@ from PIL import Image
 
 from ltsh_jax.skeleton import NUM_MPII16
 
+# MPII annotations are 1-based (Matlab); subtracting this gives 0-based pixel coordinates.
+MATLAB_OFFSET = 1.0
+
 _FIELDS = ("image", "center", "scale", "joints", "joints_vis")
 
 
@@ -75,7 +78,11 @@ def _image_name(record: dict, where: str) -> str:
     return posix.as_posix()
 
 
-def _parse_record(record: object, where: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, float]:
+def parse_record(record: object, where: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, float]:
+    """One JSON person record -> (image path, joints float64 [16, 2], labelled bool [16], center [2], scale).
+
+    Values as in the file (1-based, no coordinate shift); ValueError naming `where` and the field when malformed.
+    """
     if not isinstance(record, dict):
         raise ValueError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
     for field in _FIELDS:
@@ -98,8 +105,9 @@ def load_mpii_json(
     """Records of the folder, one per image (sorted by image path), each with all its people in file order.
 
     A joint is labelled when its `joints_vis` flag is non-zero and neither coordinate is negative
-    (MPII marks missing joints [-1, -1]). Malformed input raises ValueError / FileNotFoundError
-    naming the file, the record index and the field.
+    (MPII marks missing joints [-1, -1]). The files hold MPII's 1-based (Matlab) pixel coordinates;
+    records hold 0-based ones (pixel centres at integers), as HRNet and MMPose load them. Malformed
+    input raises ValueError / FileNotFoundError naming the file, the record index and the field.
     """
     directory = pathlib.Path(directory)
     if not directory.is_dir():
@@ -114,7 +122,7 @@ def load_mpii_json(
     people: dict[str, list] = {}
     for index, record in enumerate(data):
         where = f"{path} record {index}"
-        name, joints, labelled, center, scale = _parse_record(record, where)
+        name, joints, labelled, center, scale = parse_record(record, where)
         if name not in people:
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{where}: image file {directory / name} does not exist")
@@ -126,9 +134,9 @@ def load_mpii_json(
         records.append(
             ImageRecord(
                 image_path=directory / name,
-                keypoints=np.stack(joints).astype(np.float32),
+                keypoints=(np.stack(joints) - MATLAB_OFFSET).astype(np.float32),
                 labelled=np.stack(labelled),
-                centers=np.stack(centers).astype(np.float32),
+                centers=(np.stack(centers) - MATLAB_OFFSET).astype(np.float32),
                 scales=np.asarray(scales, np.float32),
             )
         )

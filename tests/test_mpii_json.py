@@ -32,7 +32,8 @@ def test_groups_people_by_image_in_sorted_order(tmp_path):
     out = load_mpii_json(_folder(tmp_path, records))
     assert [r.image_path.name for r in out] == ["a.png", "b.png"]
     assert [r.num_people for r in out] == [1, 2]
-    np.testing.assert_array_equal(out[1].centers, [[1, 1], [3, 3]])  # file order within an image
+    # File order within an image; 1-based file coordinates become 0-based.
+    np.testing.assert_array_equal(out[1].centers, [[0, 0], [2, 2]])
     assert out[1].keypoints.shape == (2, 16, 2) and out[1].keypoints.dtype == np.float32
     assert out[1].labelled.shape == (2, 16) and out[1].labelled.dtype == bool
     assert out[1].scales.shape == (2,) and out[1].image_path == tmp_path / "b.png"
@@ -58,7 +59,7 @@ def test_real_samples_load():
     by_name = {r.image_path.name: r for r in out}
     # 051423444.jpg: both ankles are [-1, -1]; 005808361.jpg: the first annotated image, all visible.
     assert not by_name["051423444.jpg"].labelled[0, [0, 5]].any() and by_name["051423444.jpg"].labelled[0].sum() == 14
-    np.testing.assert_allclose(by_name["005808361.jpg"].keypoints[0, 0], [804.0, 711.0])
+    np.testing.assert_allclose(by_name["005808361.jpg"].keypoints[0, 0], [803.0, 710.0])  # file: [804, 711]
     np.testing.assert_allclose(by_name["005808361.jpg"].scales[0], 4.718488, rtol=1e-6)
 
 

@@ -1,0 +1,15 @@
+"""TFDS builders of this project; importing the package registers every builder.
+
+    import data_builders
+    import tensorflow_datasets as tfds
+    builder = tfds.builder("mpii_multiperson", data_dir=...)
+
+Builders write array_record files (no TensorFlow needed); read them with tfds.data_source or
+ltsh_jax.datasets.load_split. Build with `python -m data_builders.build NAME --data_dir --manual_dir`.
+"""
+
+from data_builders.mpii_multiperson import mpii_multiperson_dataset_builder
+
+BUILDERS = {"mpii_multiperson": mpii_multiperson_dataset_builder.Builder}
+
+__all__ = ["BUILDERS"]

@@ -1,0 +1,52 @@
+"""What every builder of this project shares: array_record output, byte-identical rebuilds, a bad-input flag.
+
+TFDS serializes each example as a tf.train.Example proto whose feature map the (upb) protobuf runtime
+writes in a per-process random order, so two builds of the same data differ byte for byte. Builders
+deriving from MultiPersonBuilder write maps in sorted key order instead (protobuf's deterministic
+serialization; readers are unaffected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from unittest import mock
+
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import example_serializer
+
+from data_builders.bad_input import BadInputReport
+
+
+def _serialize_deterministic(self: example_serializer.ExampleSerializer, example: dict) -> bytes:
+    return self.get_tf_example(example).SerializeToString(deterministic=True)
+
+
+@contextlib.contextmanager
+def deterministic_serialization() -> Iterator[None]:
+    """Within the block, TFDS writes every example with protobuf's deterministic (sorted-map) serialization."""
+    with mock.patch.object(example_serializer.ExampleSerializer, "serialize_example", _serialize_deterministic):
+        yield
+
+
+class MultiPersonBuilder(tfds.core.GeneratorBasedBuilder):
+    """Base of our builders (abstract, so not registered): array_record by default, deterministic bytes.
+
+    on_bad_input: "raise" stops at the first bad record, naming it; "skip" skips, counts and reports
+    (self.report, and metadata.json "build_report" in the dataset folder). Not part of the dataset's
+    identity: a build without bad input writes the same files either way.
+    """
+
+    def __init__(self, *, on_bad_input: str = "raise", file_format: str | None = "array_record", **kwargs):
+        self.report = BadInputReport(on_bad_input)
+        super().__init__(file_format=file_format, **kwargs)
+
+    def _download_and_prepare(
+        self, dl_manager: tfds.download.DownloadManager, download_config: tfds.download.DownloadConfig
+    ) -> None:
+        self.report = BadInputReport(self.report.on_bad_input)  # fresh counts for every build
+        with deterministic_serialization():
+            result = super()._download_and_prepare(dl_manager, download_config)
+        self.info.metadata["build_report"] = self.report.as_metadata()
+        self.report.log_summary()
+        return result

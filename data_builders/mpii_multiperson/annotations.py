@@ -1,0 +1,119 @@
+"""MPII annotations as plain records, whatever the source format, and the checks against their image.
+
+Both readers (official .mat, common JSON) produce ImageAnnotation records in this project's
+convention: 0-based pixel coordinates (MPII's 1-based Matlab values minus 1), visibility codes of
+data_builders.features, NaN head boxes where the source has none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from data_builders.features import NOT_LABELLED
+from ltsh_jax.mpii_json import MATLAB_OFFSET
+from ltsh_jax.skeleton import MPII16_NAMES, NUM_MPII16
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Person:
+    """One annotated person; `where` names its source record in messages."""
+
+    where: str
+    keypoints: np.ndarray  # float64 [16, 3]: x, y (0-based px; 0, 0 when not labelled), v
+    head_box: np.ndarray  # float64 [4]: x1, y1, x2, y2 (0-based px), NaN if unknown
+    objpos: np.ndarray  # float64 [2] (0-based px)
+    scale: float  # person height / 200 px
+    in_group: bool  # member of the image's MPII multi-person group
+
+
+@dataclasses.dataclass(eq=False)
+class ImageAnnotation:
+    """An image and its people; `index` (annolist index or sorted image position) is its multi-person group id."""
+
+    name: str
+    index: int
+    people: list[Person]
+    where: str  # the source record naming the image in messages
+    height: int = 0  # set by check_image
+    width: int = 0
+
+    @property
+    def group_id(self) -> int | None:
+        """The image's multi-person group id, or None when no person of it is in a group."""
+        return self.index if any(p.in_group for p in self.people) else None
+
+
+def keypoints_from_source(joints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    """[16, 2] source (1-based) coordinates and [16] codes -> [16, 3] float64, 0-based, zeroed where unlabelled."""
+    out = np.zeros((NUM_MPII16, 3), np.float64)
+    labelled = visibility != NOT_LABELLED
+    out[labelled, :2] = joints[labelled] - MATLAB_OFFSET
+    out[:, 2] = visibility
+    return out
+
+
+def person_problem(person: Person, width: int, height: int) -> tuple[str, str] | None:
+    """(kind, message) when the person cannot be written: no labelled joint, or a joint outside the image.
+
+    A joint is inside when it lies on the image's pixels: -0.5 <= x <= width - 0.5, same for y.
+    """
+    labelled = person.keypoints[:, 2] != NOT_LABELLED
+    if not labelled.any():
+        return "no_visible_joint", f"{person.where}: the person has no labelled (visible) joint"
+    x, y = person.keypoints[:, 0], person.keypoints[:, 1]
+    outside = labelled & ((x < -0.5) | (x > width - 0.5) | (y < -0.5) | (y > height - 0.5))
+    if outside.any():
+        j = int(np.flatnonzero(outside)[0])
+        return "joint_outside_image", (
+            f"{person.where}: joint {j} ({MPII16_NAMES[j]}) at 1-based ({x[j] + 1:g}, {y[j] + 1:g}) lies outside "
+            f"the {width}x{height} image"
+        )
+    return None
+
+
+def read_image_size(path: pathlib.Path) -> tuple[int, int]:
+    """(width, height) after decoding the whole file; OSError/ValueError if it is truncated or corrupt."""
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must fail, whatever a caller set
+    try:
+        with Image.open(path) as image:
+            size = image.size
+            if image.format == "JPEG":
+                image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))  # decodes every byte, 8x faster
+            image.load()
+        return size
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def head_box_from_joints(keypoints: np.ndarray) -> np.ndarray:
+    """Axis-aligned square around head top and upper neck, centred on their midpoint, side = their distance.
+
+    For sources without head boxes (the JSON format). NaN when either joint is unlabelled.
+    """
+    top, neck = keypoints[9], keypoints[8]
+    if top[2] == NOT_LABELLED or neck[2] == NOT_LABELLED:
+        return np.full(4, np.nan)
+    centre = (top[:2] + neck[:2]) / 2
+    half = np.hypot(*(top[:2] - neck[:2])) / 2
+    return np.concatenate([centre - half, centre + half])
+
+
+def draw_validation_groups(group_ids: list[int], requested: int, seed: int) -> tuple[list[int], str | None]:
+    """The validation groups: `requested` of the sorted ids, drawn with np.random.default_rng(seed).
+
+    When that would leave no multi-person group for training (small inputs: dummy data, samples),
+    half of the groups (rounded down) are drawn instead, and the second value says so.
+    """
+    ids = sorted(set(group_ids))
+    count = requested if requested < len(ids) else len(ids) // 2
+    note = None
+    if count != requested:
+        note = f"only {len(ids)} multi-person groups: {count} drawn for validation instead of {requested}"
+        note += "; no validation split" if count == 0 else ""
+    chosen = np.random.default_rng(seed).choice(np.asarray(ids, np.int64), size=count, replace=False)
+    return sorted(int(g) for g in chosen), note

@@ -1,0 +1,184 @@
+"""mpii_multiperson: MPII Human Pose training images with all their annotated people (the real data D_R).
+
+Splits: `validation` = the images of `num_validation_groups` multi-person groups drawn with a fixed
+seed (the paper's section 5: 343 groups of people in close proximity); `train` = every other training
+image with an annotated person. The schema is data_builders.features (shared by all our datasets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from data_builders.bad_input import BadInputReport
+from data_builders.base import MultiPersonBuilder
+from data_builders.features import NO_GROUP, encode_mask, make_example, multiperson_features
+from data_builders.mpii_multiperson import annotations, json_format, mat_format
+from data_builders.mpii_multiperson.annotations import ImageAnnotation
+
+IMAGES_DIR = "images"
+MASKS_DIR = "unannotated_masks"
+PAPER_VALIDATION_GROUPS = 343
+
+
+@dataclasses.dataclass
+class MpiiMultipersonConfig(tfds.core.BuilderConfig):
+    """num_validation_groups: groups drawn for validation; split_seed: seed of np.random.default_rng."""
+
+    num_validation_groups: int = PAPER_VALIDATION_GROUPS
+    split_seed: int = 0
+
+
+class Builder(MultiPersonBuilder):
+    """MPII multi-person (manual download). Pass on_bad_input="skip" to skip and report bad records."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    BUILDER_CONFIGS = [
+        MpiiMultipersonConfig(
+            name="default",
+            description="Validation = 343 multi-person groups drawn with seed 0, as in the paper (section 5).",
+        )
+    ]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+    Download MPII Human Pose v1 from http://human-pose.mpi-inf.mpg.de (images: mpii_human_pose_v1.tar.gz,
+    annotations: mpii_human_pose_v1_u12_2.zip) and put into manual_dir:
+      {IMAGES_DIR}/            every image, e.g. {IMAGES_DIR}/015601864.jpg (what the image archive extracts to);
+                               without this folder, images are looked up in manual_dir itself.
+    and ONE of
+      {mat_format.MAT_FILE}   the official annotation file (from the zip), or
+      *.json                   the common JSON records (image, center, scale, joints, joints_vis), e.g.
+                               HRNet's annot/train.json + annot/valid.json or MMPose's mpii_train.json +
+                               mpii_val.json (not test.json: it has no joints). The .mat wins if both exist.
+    Optional:
+      {MASKS_DIR}/ <image name without extension>.png: nonzero where people without annotations are,
+                               same size as the image.
+    Then: python -m data_builders.build mpii_multiperson --data_dir=DATA --manual_dir=THAT_FOLDER
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            features=multiperson_features(),
+            homepage="http://human-pose.mpi-inf.mpg.de",
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
+        manual_dir = pathlib.Path(dl_manager.manual_dir)
+        images_dir = manual_dir / IMAGES_DIR if (manual_dir / IMAGES_DIR).is_dir() else manual_dir
+        masks_dir = manual_dir / MASKS_DIR if (manual_dir / MASKS_DIR).is_dir() else None
+        source, images = _load_annotations(manual_dir, self.report)
+        images = [im for im in images if _check_image(im, images_dir, masks_dir, self.report)]
+        if not images:
+            raise ValueError(f"{manual_dir}: no image left to write\n{self.report.summary()}")
+        groups = [im.group_id for im in images if im.group_id is not None]
+        config = self.builder_config
+        chosen, note = annotations.draw_validation_groups(groups, config.num_validation_groups, config.split_seed)
+        if note:
+            self.report.note("validation_groups", note)
+        chosen_set = set(chosen)
+        validation = [im for im in images if im.group_id in chosen_set]
+        train = [im for im in images if im.group_id not in chosen_set]
+        self.info.metadata.update(
+            annotation_source=source,
+            head_box_source="annotation" if source.endswith(".mat") else "derived from head top and upper neck",
+            validation_groups=chosen,
+            num_multiperson_groups=len(groups),
+        )
+        splits = {"train": self._generate_examples(train, images_dir, masks_dir)}
+        if validation:  # TFDS cannot write an empty split; inputs without groups get no validation split
+            splits["validation"] = self._generate_examples(validation, images_dir, masks_dir)
+        return splits
+
+    def _generate_examples(
+        self, images: list[ImageAnnotation], images_dir: pathlib.Path, masks_dir: pathlib.Path | None
+    ) -> Iterator[tuple[str, dict]]:
+        for image in images:
+            yield image.name, _example(image, images_dir, masks_dir)
+
+
+def _load_annotations(manual_dir: pathlib.Path, report: BadInputReport) -> tuple[str, list[ImageAnnotation]]:
+    """(source description, images) from the .mat if present, else from the JSON files."""
+    mat = manual_dir / mat_format.MAT_FILE
+    if mat.is_file():
+        for path in sorted(manual_dir.glob("*.json")):
+            report.note("ignored_file", f"{path}: not read, {mat.name} takes precedence")
+        return mat.name, mat_format.load_mat(mat, report)
+    files = json_format.find_json_files(manual_dir, report)
+    if not files:
+        raise FileNotFoundError(
+            f"{manual_dir}: no annotation file: neither {mat_format.MAT_FILE} nor a *.json file holding a list of "
+            "MPII person records; see Builder.MANUAL_DOWNLOAD_INSTRUCTIONS"
+        )
+    return ", ".join(path.name for path, _ in files), json_format.load_json(files, report)
+
+
+def _mask_path(masks_dir: pathlib.Path | None, name: str) -> pathlib.Path | None:
+    if masks_dir is None:
+        return None
+    path = masks_dir / pathlib.PurePosixPath(name).with_suffix(".png")
+    return path if path.is_file() else None
+
+
+def _read_mask(path: pathlib.Path, width: int, height: int) -> bytes:
+    """The mask as the schema's canonical PNG; ValueError if it does not decode or has another size."""
+    try:
+        with Image.open(path) as image:
+            mask = np.asarray(image.convert("L"))
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"{path}: cannot decode the mask ({e})") from None
+    if mask.shape != (height, width):
+        raise ValueError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, its image {width}x{height}")
+    return encode_mask(mask)
+
+
+def _check_image(
+    image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None, report: BadInputReport
+) -> bool:
+    """True when the image and its people can be written; otherwise reports why (naming file and record)."""
+    path = images_dir / image.name
+    where = image.where
+    if not path.is_file():
+        report.problem("missing_image", f"{where}: image file {path} does not exist")
+        return False
+    try:
+        image.width, image.height = annotations.read_image_size(path)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        report.problem("unreadable_image", f"{where}: image file {path} does not decode ({e}); truncated or corrupt?")
+        return False
+    for person in image.people:
+        found = annotations.person_problem(person, image.width, image.height)
+        if found:
+            report.problem(found[0], f"{found[1]}; skipping image {image.name}")
+            return False
+    mask = _mask_path(masks_dir, image.name)
+    if mask is not None:
+        try:
+            _read_mask(mask, image.width, image.height)
+        except ValueError as e:
+            report.problem("bad_mask", f"{e}; skipping image {image.name}")
+            return False
+    return True
+
+
+def _example(image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None) -> dict:
+    people = image.people
+    mask = _mask_path(masks_dir, image.name)
+    return make_example(
+        image=(images_dir / image.name).read_bytes(),
+        filename=image.name,
+        height=image.height,
+        width=image.width,
+        keypoints=np.stack([p.keypoints for p in people]),
+        head_box=np.stack([p.head_box for p in people]),
+        objpos=np.stack([p.objpos for p in people]),
+        scale=np.asarray([p.scale for p in people]),
+        is_synthetic=np.zeros(len(people), bool),
+        group_id=np.asarray([image.index if p.in_group else NO_GROUP for p in people]),
+        unannotated_mask=b"" if mask is None else _read_mask(mask, image.width, image.height),
+    )
