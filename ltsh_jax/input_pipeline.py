@@ -1,130 +1,203 @@
-"""Batches as a pure function of (seed, step): a resumed run sees exactly the batches it would have seen.
+"""Training batches of person crops: half real, half from the active synthetic group, prefetched with grain.
 
-A sample is one annotated person (its crop is centred on them). Epoch e visits every sample once,
-in the order of a permutation drawn from np.random.default_rng([seed, e]); global batch `step`
-holds the samples at global positions step * batch_size ... (step + 1) * batch_size - 1 of the
-concatenated epochs, and the example at position g is augmented with np.random.default_rng([seed,
-step, g]). No iterator state exists, so nothing needs checkpointing. Minimal: grain replaces it later.
+A batch is a pure function of (seed, step, samples of the group active at that step) (see
+sampling.py), so a resumed run sees the same batches once it restores the group schedule,
+`Pipeline.state()`, which train_lib saves in each checkpoint's meta JSON. Host side: decode,
+augment, pad people (crops.py), one grain map per step over threads; device side: targets.
+Batches are prefetched ahead of the device, but never past `decided_until`, the first step whose
+group the teacher has not chosen yet; `set_group` drops prefetched batches from its step on.
 """
 
 from __future__ import annotations
 
-import collections
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import grain
 import numpy as np
 
-from ltsh_jax.augment import AugmentParams, make_person_sample
-from ltsh_jax.mpii_json import ImageRecord, decode_image
-from ltsh_jax.people import People, check_people
+from ltsh_jax import crops, sampling
+from ltsh_jax.augment import AugmentParams
+from ltsh_jax.people import check_people
+from ltsh_jax.sampling import GroupSchedule, PersonIndex
 from ltsh_jax.skeleton import Skeleton
+from ltsh_jax.sources import PeopleSource, all_annotations
 
 
-class PersonSamples:
-    """The flat list of (image index, person index) samples of some records, and a small image cache.
+class Pipeline:
+    """This process's slice of every global batch, from a real and an optional synthetic source.
 
-    Every person with at least one labelled joint is a sample. Decoded images are kept in an LRU
-    cache of `cache_size` images, since consecutive samples often share an image.
+    Args: real / synthetic: PeopleSource; batch_size: global batch size; real_fraction: share of
+    real slots (all real without a synthetic source); synthetic_people: 'synthetic' (crops centred on
+    rendered humans only) or 'all'; groups: index lists over the synthetic samples (None: one group
+    of all); num_workers: threads per batch (0: every core); prefetch: batches computed ahead.
     """
 
-    def __init__(self, records: Sequence[ImageRecord], cache_size: int = 64):
-        if cache_size < 1:
-            raise ValueError(f"cache_size must be >= 1, got {cache_size}")
-        self.records = list(records)
-        self.samples: list[tuple[int, int]] = [
-            (i, int(p)) for i, record in enumerate(self.records) for p in np.flatnonzero(record.labelled.any(axis=1))
-        ]
-        if not self.samples:
-            raise ValueError(f"no annotated people in {len(self.records)} image records")
-        self.cache_size = cache_size
-        self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def image(self, index: int) -> np.ndarray:
-        """Decoded uint8 [H, W, 3] image of record `index` (cached, least recently used evicted)."""
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        image = decode_image(self.records[index].image_path)
-        image.flags.writeable = False  # shared by every sample of the image
-        self._cache[index] = image
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return image
-
-
-def sample_indices(num_samples: int, positions: np.ndarray, seed: int) -> np.ndarray:
-    """Sample index at each global position: epoch-wise permutations, every sample once per epoch."""
-    epochs, offsets = np.divmod(np.asarray(positions, np.int64), num_samples)
-    out = np.empty_like(offsets)
-    for epoch in np.unique(epochs):
-        order = np.random.default_rng([seed, int(epoch)]).permutation(num_samples)
-        here = epochs == epoch
-        out[here] = order[offsets[here]]
-    return out
-
-
-def stack_people(people: Sequence[People]) -> People:
-    """Per-crop People [P, ...] -> one People [B, P, ...]."""
-    fields = ("keypoints", "labelled", "valid", "is_synthetic")
-    return People(**{f: np.stack([np.asarray(getattr(p, f)) for p in people]) for f in fields})
-
-
-def batch_for_step(
-    samples: PersonSamples,
-    step: int,
-    *,
-    batch_size: int,
-    seed: int,
-    params: AugmentParams,
-    skeleton: Skeleton,
-    max_people: int,
-    stride: int = 8,
-    augment: bool = True,
-    process_index: int = 0,
-    process_count: int = 1,
-) -> dict[str, np.ndarray | People]:
-    """This process's contiguous slice (batch_size // process_count examples) of global batch `step`.
-
-    Returns dict(image=uint8 [b, S, S, 3], people=People [b, max_people, ...],
-    ignore_mask=uint8 [b, S/stride, S/stride], is_synthetic=bool [b]).
-    """
-    if step < 0 or seed < 0:
-        raise ValueError(f"step and seed must be >= 0, got step={step}, seed={seed}")
-    if batch_size < 1 or process_count < 1 or batch_size % process_count:
-        raise ValueError(f"batch_size {batch_size} must be a positive multiple of process_count {process_count}")
-    if not 0 <= process_index < process_count:
-        raise ValueError(f"process_index {process_index} out of range for process_count {process_count}")
-    local = batch_size // process_count
-    positions = step * batch_size + process_index * local + np.arange(local, dtype=np.int64)
-    indices = sample_indices(len(samples), positions, seed)
-    examples = []
-    for position, index in zip(positions.tolist(), indices.tolist(), strict=True):
-        image_index, person = samples.samples[index]
-        record = samples.records[image_index]
-        examples.append(
-            make_person_sample(
-                samples.image(image_index),
-                record.keypoints,
-                record.labelled,
-                record.centers,
-                record.scales,
-                person,
-                np.random.default_rng([seed, step, position]),
-                params,
-                skeleton,
-                max_people,
-                augment=augment,
-                stride=stride,
-            )
+    def __init__(
+        self,
+        real: PeopleSource,
+        synthetic: PeopleSource | None = None,
+        *,
+        batch_size: int,
+        seed: int,
+        params: AugmentParams,
+        skeleton: Skeleton,
+        max_people: int,
+        stride: int = 8,
+        real_fraction: float = 0.5,
+        synthetic_people: str = "synthetic",
+        groups: Sequence[np.ndarray] | None = None,
+        augment: bool = True,
+        process_index: int = 0,
+        process_count: int = 1,
+        num_workers: int = 0,
+        prefetch: int = 2,
+    ):
+        self.sources = (real, synthetic)
+        self.real_index = PersonIndex.build(all_annotations(real))
+        self.synthetic_index = (
+            None if synthetic is None else PersonIndex.build(all_annotations(synthetic), synthetic_people)
         )
-    people = stack_people([e["people"] for e in examples])
-    check_people(people, skeleton.num_parts)
-    return dict(
-        image=np.stack([e["image"] for e in examples]),
-        people=people,
-        ignore_mask=np.stack([e["ignore_mask"] for e in examples]),
-        is_synthetic=np.zeros((local,), bool),
-    )
+        self.batch_size, self.seed, self.real_fraction = batch_size, seed, real_fraction
+        self.crop_args = dict(params=params, skeleton=skeleton, max_people=max_people, stride=stride)
+        self.augment, self.process_index, self.process_count = augment, process_index, process_count
+        self.num_workers = num_workers or os.cpu_count() or 1
+        self.prefetch = prefetch
+        self.schedule = GroupSchedule([(0, None)])
+        self.decided_until: int | None = None  # None: every future step's group is known
+        self.groups: list[np.ndarray] | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[int | None, Future]] = {}
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="prefetch") if prefetch > 0 else None
+        self.set_groups(groups)
+        sampling.plan_step(0, **self._plan_args(None))  # fail now on a bad batch size or process slice
+
+    # --- the teacher's controls -------------------------------------------------------------------
+    def set_groups(self, groups: Sequence[np.ndarray] | None) -> None:
+        """Groups as index lists over the synthetic samples (len(self.synthetic_index)); None: one group of all."""
+        if groups is not None:
+            if self.synthetic_index is None:
+                raise ValueError("groups need a synthetic source")
+            groups = [np.asarray(g, np.int64) for g in groups]
+            for i, g in enumerate(groups):
+                if g.ndim != 1 or (len(g) and (g.min() < 0 or g.max() >= len(self.synthetic_index))):
+                    raise ValueError(f"group {i}: indices must be 1-D in [0, {len(self.synthetic_index)})")
+        with self._lock:
+            self.groups = groups
+            self._drop_from(0)
+
+    def set_group(self, group: int | None, from_step: int, until_step: int | None = None) -> None:
+        """Synthetic slots come from `group` (None: all samples) from `from_step` on.
+
+        until_step: the first step whose group is not decided yet (prefetching stops before it); None
+        when it stays decided until the next call.
+        """
+        if group is not None and (self.groups is None or not 0 <= group < len(self.groups)):
+            raise ValueError(f"group {group} is not one of the {0 if self.groups is None else len(self.groups)} groups")
+        if group is not None and not len(self.groups[group]):
+            raise ValueError(f"group {group} has no samples")
+        with self._lock:
+            self.schedule.set(group, from_step)
+            self.decided_until = until_step
+            self._drop_from(from_step)
+
+    # --- batches ----------------------------------------------------------------------------------
+    def batch(self, step: int) -> dict:
+        """This process's slice of global batch `step`: dict(image uint8 [b, S, S, 3], people People [b, P, ...],
+        ignore_mask uint8 [b, S/stride, S/stride], is_synthetic bool [b])."""
+        with self._lock:
+            group = self.schedule.group_at(step)
+            entry = self._pending.pop(step, None)
+            for old in [s for s in self._pending if s < step]:
+                self._pending.pop(old)[1].cancel()
+        if entry is not None and entry[0] == group and not entry[1].cancelled():
+            out = entry[1].result()
+        else:
+            out = self._compute(step, group)
+        self._schedule_ahead(step + 1)
+        return out
+
+    def _plan_args(self, group: int | None) -> dict:
+        if self.synthetic_index is None:
+            pool = None
+        elif group is None:
+            pool = np.arange(len(self.synthetic_index))
+        else:
+            pool = self.groups[group]
+        return dict(
+            seed=self.seed,
+            batch_size=self.batch_size,
+            real_fraction=self.real_fraction,
+            num_real=len(self.real_index),
+            synthetic_pool=pool,
+            process_index=self.process_index,
+            process_count=self.process_count,
+        )
+
+    def _compute(self, step: int, group: int | None) -> dict:
+        with self._lock:
+            args = self._plan_args(group)
+        plan = sampling.plan_step(step, **args)
+        items = list(zip(plan.slots.tolist(), plan.synthetic.tolist(), plan.samples.tolist(), strict=True))
+        dataset = grain.MapDataset.source(items).map(lambda item: self._example(step, *item))
+        read = grain.ReadOptions(num_threads=min(self.num_workers, len(items)), prefetch_buffer_size=len(items))
+        examples = list(dataset.to_iter_dataset(read))
+        out = crops.stack_examples(examples, plan.synthetic)
+        check_people(out["people"], self.crop_args["skeleton"].num_parts)
+        return out
+
+    def _example(self, step: int, slot: int, synthetic: bool, sample: int) -> dict:
+        index = self.synthetic_index if synthetic else self.real_index
+        record = self.sources[int(synthetic)][int(index.record[sample])]
+        rng = np.random.default_rng([self.seed, step, slot])
+        return crops.make_example(record, int(index.person[sample]), rng, augment_crop=self.augment, **self.crop_args)
+
+    def _schedule_ahead(self, first: int) -> None:
+        if self._executor is None:
+            return
+        with self._lock:
+            limit = first + self.prefetch
+            if self.decided_until is not None:
+                limit = min(limit, self.decided_until)
+            for step in range(first, limit):
+                group = self.schedule.group_at(step)
+                if step not in self._pending:
+                    self._pending[step] = (group, self._executor.submit(self._compute, step, group))
+
+    def _drop_from(self, step: int) -> None:
+        for s in [s for s in self._pending if s >= step]:
+            self._pending.pop(s)[1].cancel()
+
+    # --- checkpointed state -----------------------------------------------------------------------
+    def state(self) -> dict:
+        """JSON-able: what a resumed run needs besides (seed, step) to rebuild the same batches."""
+        with self._lock:
+            return {
+                "schedule": self.schedule.to_json(),
+                "decided_until": self.decided_until,
+                "groups_digest": sampling.groups_digest(self.groups),
+            }
+
+    def restore(self, state: dict) -> None:
+        """Restores `state()`; set the same groups first (ValueError when they differ from the saved ones)."""
+        digest = sampling.groups_digest(self.groups)
+        if state.get("groups_digest", "") != digest:
+            raise ValueError(f"the saved pipeline state was made with groups {state.get('groups_digest')!r}, "
+                             f"these are {digest!r}: set the same groups before restoring")  # fmt: skip
+        with self._lock:
+            self.schedule = GroupSchedule.from_json(state["schedule"])
+            self.decided_until = state.get("decided_until")
+            self._drop_from(0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_from(0)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def batch_for_step(pipeline: Pipeline, step: int) -> dict:
+    """pipeline.batch(step): the one call the training loop makes per step."""
+    return pipeline.batch(step)

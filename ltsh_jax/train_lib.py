@@ -1,9 +1,11 @@
 """train_and_evaluate(config, workdir): the student's training loop.
 
-Host work per step: build this process's slice of the batch, hand it to the one jitted step. Every
-`log_every` steps the metrics come back to the host (metrics.jsonl, TensorBoard, progress bar); every
-`checkpoint_every` steps the state is saved. Batches are a function of (seed, step), so a run killed
-and resumed from its last checkpoint reproduces the uninterrupted run exactly.
+Host work per step: take this process's slice of the batch (prefetched by input_pipeline), hand it
+to the one jitted step. Every `log_every` steps the metrics come back to the host (metrics.jsonl,
+TensorBoard, progress bar); every `checkpoint_every` steps the state is saved, with the input
+pipeline's group schedule in its meta.
+Batches are a function of (seed, step, group schedule), so a run killed and resumed from its last
+checkpoint reproduces the uninterrupted run exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from ltsh_jax import input_pipeline, mpii_json, optim, sharding
+from ltsh_jax import input_pipeline, optim, sharding, sources
 from ltsh_jax.augment import AugmentParams
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.metrics_writer import MetricsWriter, plot_losses
@@ -32,10 +34,14 @@ from ltsh_jax.train_step import TrainState, build_model, get_skeleton, init_para
 
 @dataclasses.dataclass
 class BatchSource:
-    """Per-step training batches (this process's slice) and a fixed list of held-out batches."""
+    """Per-step training batches (this process's slice), a fixed list of held-out batches, the pipeline.
+
+    `pipeline.state()` goes into every checkpoint's meta and is restored on resume (group schedule).
+    """
 
     train: Callable[[int], dict]
     eval_batches: Callable[[], list[dict]]
+    pipeline: input_pipeline.Pipeline | None = None
 
 
 def augment_params(config: ml_collections.ConfigDict) -> AugmentParams:
@@ -44,37 +50,48 @@ def augment_params(config: ml_collections.ConfigDict) -> AugmentParams:
 
 
 def make_batch_source(config: ml_collections.ConfigDict, skeleton: Skeleton) -> BatchSource:
-    """The batches of config.data (source 'mpii_json': a folder in the common MPII JSON format)."""
+    """The batches of config.data: the real source (config.data.source 'mpii_json' or 'tfds') and, when
+    config.data.synthetic.source is set, a synthetic one filling 1 - real_fraction of every batch."""
     data = config.data
-    if data.source != "mpii_json":
-        raise ValueError(f"config.data.source={data.source!r} is not supported; use 'mpii_json'")
-    if not data.dir:
-        raise ValueError("config.data.dir is empty: pass --config.data.dir=FOLDER (images + MPII JSON annotations)")
-    records = mpii_json.load_mpii_json(data.dir, data.annotation_file or None)
-    samples = input_pipeline.PersonSamples(records)
+    real = sources.open_source(data, "config.data")
+    synthetic_cfg = data.get("synthetic")
+    synthetic = None
+    if synthetic_cfg is not None and synthetic_cfg.source:
+        synthetic = sources.open_source(synthetic_cfg, "config.data.synthetic")
     common = dict(
+        batch_size=config.train.batch_size,
         params=augment_params(config),
         skeleton=skeleton,
         max_people=data.max_people,
         stride=data.stride,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
+        num_workers=data.get("num_workers", 0),
+    )
+    pipeline = input_pipeline.Pipeline(
+        real,
+        synthetic,
+        seed=config.seed,
+        real_fraction=data.get("real_fraction", 0.5),
+        synthetic_people=synthetic_cfg.get("people", "synthetic") if synthetic is not None else "synthetic",
+        prefetch=data.get("prefetch", 2),
+        **common,
     )
 
     def train(step: int) -> dict:
-        return input_pipeline.batch_for_step(
-            samples, step, batch_size=config.train.batch_size, seed=config.seed, augment=True, **common
-        )
+        return input_pipeline.batch_for_step(pipeline, step)
 
     def eval_batches() -> list[dict]:
-        return [
-            input_pipeline.batch_for_step(
-                samples, i, batch_size=config.train.batch_size, seed=config.seed + 1, augment=False, **common
-            )
-            for i in range(data.eval_batches)
-        ]
+        eval_real = real
+        if data.source == "tfds" and data.get("eval_split"):
+            eval_real = sources.TfdsSource.load(data.name, data.eval_split, data.data_dir, data.builder_config or None)
+        held_out = input_pipeline.Pipeline(eval_real, None, seed=config.seed + 1, augment=False, prefetch=0, **common)
+        try:
+            return [held_out.batch(i) for i in range(data.eval_batches)]
+        finally:
+            held_out.close()
 
-    return BatchSource(train=train, eval_batches=eval_batches)
+    return BatchSource(train=train, eval_batches=eval_batches, pipeline=pipeline)
 
 
 def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
@@ -90,7 +107,7 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
     replicated = sharding.replicated(mesh)
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(optimizer.init(params), replicated)
-    step = 0
+    step, meta = 0, {}
     if latest is not None:
         params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
         step = int(meta["step"])
@@ -98,7 +115,7 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
     state = TrainState(
         step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state
     )
-    return state, optimizer
+    return state, optimizer, meta
 
 
 def _announce(message: str) -> None:
@@ -141,7 +158,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
     model = build_model(config)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
-    state, optimizer = _initial_state(
+    state, optimizer, meta = _initial_state(
         config,
         model,
         lambda params: optim.make_student_optimizer(config.optim, params),
@@ -149,6 +166,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         checkpointer,
         jax.random.key(config.seed),
     )
+    if "input_pipeline" in meta:
+        batches.pipeline.restore(meta["input_pipeline"])
     schedule = optim.learning_rate_schedule(config.optim)
     train_step = make_train_step(model, optimizer, config, mesh)
     eval_step = make_eval_step(model, config, mesh)
@@ -187,10 +206,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 bar.set_postfix(loss=f"{record['loss']:.4g}")
                 window_start, window_steps = time.perf_counter(), 0
             if save_now:
-                checkpointer.save(done, state.params, state.opt_state, {"step": done})
+                meta = {"step": done, "input_pipeline": batches.pipeline.state()}
+                checkpointer.save(done, state.params, state.opt_state, meta)
                 last_good = done
             bar.update(1)
     finally:
+        batches.pipeline.close()
         bar.close()
         checkpointer.wait()
         checkpointer.close()

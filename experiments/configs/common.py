@@ -6,6 +6,17 @@ import ml_collections
 FREEZE_FIRST_FOUR = r"^backbone/conv(1_[12]|2_[12])/"
 
 
+def _source_fields(section: ml_collections.ConfigDict, source: str) -> None:
+    """Where a source's records come from: 'mpii_json' (dir, annotation_file) or 'tfds' (name, split, ...)."""
+    section.source = source
+    section.dir = ""  # mpii_json: folder of images + one MPII JSON file
+    section.annotation_file = ""
+    section.name = ""  # tfds: dataset name, e.g. mpii_multiperson
+    section.split = "train"
+    section.data_dir = ""  # tfds: where it was built (python -m data_builders.build NAME --data_dir=...)
+    section.builder_config = ""
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Paper-size OpenPose on 368x368 person crops, Adam 5e-5 (b1 0.8), x0.33 every 20k steps."""
     config = ml_collections.ConfigDict()
@@ -20,9 +31,14 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.vgg_weights = ""  # optional ImageNet VGG-19: an .npz or the Keras notop .h5
 
     config.data = ml_collections.ConfigDict()
-    config.data.source = "mpii_json"
-    config.data.dir = ""
-    config.data.annotation_file = ""
+    _source_fields(config.data, "mpii_json")  # the real source
+    config.data.eval_split = ""  # tfds: the split of the held-out batches ("" = the training split)
+    config.data.real_fraction = 0.5  # share of real crops per batch when a synthetic source is set
+    config.data.synthetic = ml_collections.ConfigDict()
+    _source_fields(config.data.synthetic, "")  # source "" = no synthetic data: every crop real
+    config.data.synthetic.people = "synthetic"  # centre crops on rendered humans only, or "all"
+    config.data.num_workers = 0  # threads per batch; 0 = every core
+    config.data.prefetch = 2  # batches built ahead of the device
     config.data.input_size = 368
     config.data.stride = 8
     config.data.max_people = 8

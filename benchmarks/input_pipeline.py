@@ -1,0 +1,184 @@
+"""Input pipeline speed: augmented person crops per second per host core, against host-side targets.
+
+What it measures, on a built TFDS dataset (mpii_multiperson format), half real and half "synthetic"
+(the same split serves both sides): median crops/s of `ltsh_jax.input_pipeline.Pipeline`
+  device   what training runs: decode, person-centred augmentation, padded people, ignore mask;
+           the targets are built later on the accelerator;
+  host     the same plus the targets on the host in numpy, as the reference code does (per-person
+           Gaussians combined by max, PAFs averaged over people, per-channel loss masks at stride 8,
+           the image normalised to float32): what would otherwise run on the host,
+each with 1 worker thread (= per core) and with --workers threads, and the ratio device / host.
+Wall-clock rates depend on what else runs on the machine (the load average is printed); crops per
+CPU-second (process time of all threads) is the per-core cost, which contention affects much less.
+
+The dataset (built once, reused with --data_dir): --num_images JPEGs of 1280x720 (MPII-like size
+and JPEG quality) with 2-8 people each of MPII-like sizes, written as MPII JSON and built with
+data_builders.build.
+
+How to run (from the repository root):
+  python -m benchmarks.input_pipeline                      # 368x368 crops, batch 16, every core
+  python -m benchmarks.input_pipeline --data_dir=/tmp/bench_tfds --batches=20 --rounds=5
+Rounds of the variants are interleaved so that load from other processes hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from ltsh_jax import sources
+from ltsh_jax.augment import AugmentParams
+from ltsh_jax.input_pipeline import Pipeline
+from ltsh_jax.skeleton import CMU_MPI, Skeleton
+
+
+def write_manual_dir(folder: pathlib.Path, num_images: int, seed: int = 0) -> None:
+    """MPII JSON folder: 1280x720 photo-like JPEGs (smooth colour fields + grain), 2-8 people each."""
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(num_images):
+        low = rng.uniform(0, 255, (18, 32, 3)).astype(np.uint8)
+        pixels = np.asarray(Image.fromarray(low).resize((1280, 720), Image.Resampling.BICUBIC), np.float32)
+        pixels += rng.normal(0, 12, pixels.shape)
+        name = f"{i:06d}.jpg"
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / "images" / name, quality=90)
+        for _ in range(rng.integers(2, 9)):
+            scale = rng.uniform(0.8, 2.5)  # person height / 200 px
+            center = rng.uniform([100, 100], [1180, 620])
+            joints = center + rng.uniform(-0.5, 0.5, (16, 2)) * [0.4 * 200 * scale, 200 * scale]
+            joints = np.clip(joints, 0, [1279, 719])
+            records.append(dict(image=name, center=(center + 1).tolist(), scale=scale,
+                                joints=(joints + 1).tolist(), joints_vis=[1] * 16))  # fmt: skip
+    (folder / "train.json").write_text(json.dumps(records))
+
+
+def host_targets(people, ignore: np.ndarray, image: np.ndarray, skeleton: Skeleton, stride: int = 8,
+                 sigma: float = 7.0, paf_width: float = 1.0) -> dict:  # fmt: skip
+    """Targets of one crop in numpy, vectorised over the map per person and part/limb (reference style)."""
+    grid = image.shape[0] // stride
+    cells = np.arange(grid, dtype=np.float32) * stride + stride / 2 - 0.5
+    xx, yy = np.meshgrid(cells, cells)
+    num_parts, limbs = skeleton.num_parts, skeleton.limbs
+    heat = np.zeros((grid, grid, num_parts + 1), np.float32)
+    paf = np.zeros((grid, grid, 2 * len(limbs)), np.float32)
+    count = np.zeros((grid, grid, len(limbs)), np.float32)
+    for p in np.flatnonzero(people.valid):
+        kp, lab = people.keypoints[p], people.labelled[p]
+        for j in np.flatnonzero(lab):
+            g = np.exp(-((xx - kp[j, 0]) ** 2 + (yy - kp[j, 1]) ** 2) / (2 * sigma**2))
+            heat[..., j] = np.maximum(heat[..., j], g)
+        for k, (a, b) in enumerate(limbs):
+            if not (lab[a] and lab[b]):
+                continue
+            start, end = kp[a] / stride, kp[b] / stride
+            length = np.linalg.norm(end - start)
+            if length < 1e-3:
+                continue
+            v = (end - start) / length
+            dx, dy = (xx - stride / 2 + 0.5) / stride - start[0], (yy - stride / 2 + 0.5) / stride - start[1]
+            along, across = dx * v[0] + dy * v[1], np.abs(dx * v[1] - dy * v[0])
+            on = (along >= 0) & (along <= length) & (across <= paf_width)
+            paf[on, 2 * k] += v[0]
+            paf[on, 2 * k + 1] += v[1]
+            count[on, k] += 1
+    heat[..., -1] = 1 - heat[..., :-1].max(axis=-1)
+    paf /= np.repeat(np.maximum(count, 1), 2, axis=-1)
+    keep = 1.0 - ignore.astype(np.float32)[..., None]
+    return dict(
+        heatmaps=heat,
+        pafs=paf,
+        heatmap_mask=np.repeat(keep, num_parts + 1, axis=-1),
+        paf_mask=np.repeat(keep, 2 * len(limbs), axis=-1),
+        input=image.astype(np.float32) / 256.0 - 0.5,
+    )
+
+
+class HostTargetsPipeline(Pipeline):
+    """The same pipeline with the targets built per crop on the host (the variant the device path replaces)."""
+
+    def _example(self, step: int, slot: int, synthetic: bool, sample: int) -> dict:
+        example = super()._example(step, slot, synthetic, sample)
+        return {**example, **host_targets(example["people"], example["ignore_mask"], example["image"], CMU_MPI)}
+
+
+def crops_per_second(pipeline: Pipeline, first_step: int, batches: int) -> tuple[list[float], list[float]]:
+    """Per batch: crops per wall-clock second, and crops per CPU-second of this process (all its threads)."""
+    wall, cpu = [], []
+    for step in range(first_step, first_step + batches):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        batch = pipeline.batch(step)
+        wall.append(len(batch["image"]) / (time.perf_counter() - start))
+        cpu.append(len(batch["image"]) / max(time.process_time() - start_cpu, 1e-9))
+    return wall, cpu
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", help="built dataset to reuse or build into (default: a temporary folder)")
+    parser.add_argument("--num_images", type=int, default=48)
+    parser.add_argument("--crop_size", type=int, default=368)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--batches", type=int, default=8, help="timed batches per round and variant")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads for the all-cores runs")
+    parser.add_argument("--max_people", type=int, default=8)
+    args = parser.parse_args(argv)
+    tfds.disable_progress_bar()
+
+    tmp = tempfile.TemporaryDirectory()
+    data_dir = pathlib.Path(args.data_dir or tmp.name).expanduser()
+    try:
+        real = sources.TfdsSource.load("mpii_multiperson", "train", data_dir)
+    except FileNotFoundError:
+        from data_builders.build import build  # the library never imports data_builders; the benchmark may
+
+        manual = pathlib.Path(tmp.name) / "manual"
+        write_manual_dir(manual, args.num_images)
+        build("mpii_multiperson", data_dir=data_dir, manual_dir=manual)
+        real = sources.TfdsSource.load("mpii_multiperson", "train", data_dir)
+    common = dict(batch_size=args.batch_size, seed=0, params=AugmentParams(crop_size=args.crop_size),
+                  skeleton=CMU_MPI, max_people=args.max_people, synthetic_people="all", prefetch=0)  # fmt: skip
+    load = os.getloadavg()
+    variants = {}
+    for workers in sorted({1, args.workers}):
+        for name, cls in (("device", Pipeline), ("host", HostTargetsPipeline)):
+            variants[(name, workers)] = cls(real, real, num_workers=workers, **common)
+    print(f"{len(real)} images, {len(variants[('device', 1)].real_index)} person samples, "
+          f"{args.crop_size}x{args.crop_size} crops, batch {args.batch_size}, {os.cpu_count()} cores")  # fmt: skip
+    rates: dict = {key: [] for key in variants}
+    cpu_rates: dict = {key: [] for key in variants}
+    for pipeline in variants.values():
+        pipeline.batch(0)  # warm-up: page cache, thread start
+    for r in range(args.rounds):
+        for key, pipeline in variants.items():
+            wall, cpu = crops_per_second(pipeline, 1 + r * args.batches, args.batches)
+            rates[key] += wall
+            cpu_rates[key] += cpu
+    median = {key: statistics.median(v) for key, v in rates.items()}
+    print(f"load average before/after: {load}, {os.getloadavg()}  (other processes share these cores)")
+    for (name, workers), rate in median.items():
+        per_cpu = statistics.median(cpu_rates[(name, workers)])
+        print(f"{name:7s} targets  {workers:2d} worker(s): {rate:7.1f} crops/s = {rate / workers:6.1f} per core"
+              f" (min {min(rates[(name, workers)]):.1f}, max {max(rates[(name, workers)]):.1f});"
+              f" {per_cpu:6.1f} crops per CPU-second")  # fmt: skip
+    for workers in sorted({1, args.workers}):
+        ratio = median[("device", workers)] / median[("host", workers)]
+        cpu_ratio = statistics.median(cpu_rates[("device", workers)]) / statistics.median(cpu_rates[("host", workers)])
+        print(f"ratio device / host targets, {workers} worker(s): {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU time")
+    for pipeline in variants.values():
+        pipeline.close()
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
