@@ -10,21 +10,16 @@ predictions.json and ground_truth.json (MPII annolist format), predictions_coco.
 with the predicted skeletons drawn on the first --pictures images.
 """
 
-import pathlib
-
-import jax
 from absl import app, flags
 from ml_collections import config_flags
-from PIL import Image
 
-from ltsh_jax import datasets, eval_lib, visualize
-from ltsh_jax.checkpoints import Checkpointer
-from ltsh_jax.evaluation import coco_export, mpii_json_write, report
-from ltsh_jax.train_step import build_model, get_skeleton, init_params
+from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
+from ltsh_jax.evaluation import report
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "The training config of the run (path.py[:variant]).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (its checkpoints/ are read).")
 _DATASET = flags.DEFINE_string("dataset", "mpii_multiperson", "TFDS dataset name (built with data_builders).")
+_BUILDER_CONFIG = flags.DEFINE_string("builder_config", "", "TFDS builder config of the dataset, if it has them.")
 _SPLIT = flags.DEFINE_string("split", "validation", "Split to evaluate.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir holding the built dataset.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where outputs go (default WORKDIR/eval_SPLIT).")
@@ -39,45 +34,18 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config, workdir = _CONFIG.value, pathlib.Path(_WORKDIR.value)
-    output = pathlib.Path(_OUTPUT_DIR.value or workdir / f"eval_{_SPLIT.value}")
-    source = datasets.load_split(_DATASET.value, _SPLIT.value, pathlib.Path(_DATA_DIR.value).expanduser())
-    count = len(source) if not _MAX_IMAGES.value else min(_MAX_IMAGES.value, len(source))
-    examples = (datasets.decode_example(source[i]) for i in range(count))
-
-    skeleton, model = get_skeleton(config), build_model(config)
-    params = init_params(model, config, jax.random.key(0))
-    params = Checkpointer(workdir / "checkpoints").restore_params(params)
-    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
-
-    results = eval_lib.predict_examples(
-        apply_fn, params, examples, skeleton=skeleton, scales=[float(s) for s in _SCALES.value],
-        flip=_FLIP.value, stride=config.data.stride, total=count,
+    settings = EvalSettings(
+        dataset=_DATASET.value, split=_SPLIT.value, data_dir=_DATA_DIR.value, builder_config=_BUILDER_CONFIG.value,
+        scales=tuple(float(s) for s in _SCALES.value), flip=_FLIP.value, max_images=_MAX_IMAGES.value,
+        pictures=_PICTURES.value, multi_person_groups=_GROUPS.value,
     )  # fmt: skip
-    gts = [r.ground_truth for r in results]
-    predictions = [eval_lib.to_prediction(r.ground_truth.name, r.people) for r in results]
-    result, bins = eval_lib.score(gts, predictions, multi_person_groups=_GROUPS.value)
-
-    output.mkdir(parents=True, exist_ok=True)
-    mpii_json_write.write_json(output / "predictions.json", mpii_json_write.predictions_to_json(predictions))
-    mpii_json_write.write_json(output / "ground_truth.json", mpii_json_write.ground_truth_to_json(gts))
-    mpii_json_write.write_json(output / "predictions_coco.json", coco_export.to_coco_results(predictions))
-    mpii_json_write.write_json(output / "results.json", report.result_to_json(result, bins))
-    table = report.markdown_table(result.table, label=workdir.name)
-    (output / "table.md").write_text(table + "\n")
-    report.plot_visibility_bins(bins, output / "visibility.png", title=f"{workdir.name} ({_SPLIT.value})")
-    pictures = output / "pictures"
-    pictures.mkdir(exist_ok=True)
-    for i, r in enumerate(results[: _PICTURES.value]):
-        image = datasets.decode_example(source[i]).image
-        drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
-        Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
-    print(table)
-    unscored = sum(r.unscored_people for r in results)
-    if unscored:
-        print(f"note: {unscored} annotated people without a head box were not scored")
-    found = sum(q.num_people for q in predictions)
-    print(f"wrote {output}: {len(predictions)} images, {found} predicted people")
+    results = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, settings, _OUTPUT_DIR.value)
+    print(report.markdown_table(results["table"], label=_WORKDIR.value.rstrip("/").split("/")[-1]))
+    if results["run"]["unscored_people"]:
+        print(f"note: {results['run']['unscored_people']} annotated people without a head box were not scored")
+    counts = results["counts"]
+    print(f"wrote {_OUTPUT_DIR.value or _WORKDIR.value + '/eval_' + _SPLIT.value}: {results['run']['images']} images, "
+          f"{counts['predicted_people']} predicted people")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -72,3 +72,57 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 1_000
     config.train.max_checkpoints = 3
     return config
+
+
+def use_mpii_real(config: ml_collections.ConfigDict) -> None:
+    """The real half: D_R, the TFDS dataset mpii_multiperson (train; held-out loss on validation)."""
+    config.data.source = "tfds"
+    config.data.name = "mpii_multiperson"
+    config.data.split = "train"
+    config.data.eval_split = "validation"
+    config.data.data_dir = "~/tensorflow_datasets"
+
+
+def finetune_with_synthetic(
+    config: ml_collections.ConfigDict, dataset: str, *, people: str = "synthetic", mask_synthetic: bool = False
+) -> None:
+    """The paper's fine-tuning with synthetic data: start from the D_R baseline (config.init_from, set by
+    experiments/reproduce.py or on the command line), batches half real (D_R) and half from `dataset`,
+    first four conv layers frozen; `people`: which people of the synthetic images are samples
+    ('synthetic', 'real' as for D_M, or 'all'); `mask_synthetic`: the "+masks" rows."""
+    use_mpii_real(config)
+    config.data.real_fraction = 0.5
+    config.data.synthetic.source = "tfds"
+    config.data.synthetic.name = dataset
+    config.data.synthetic.split = "train"
+    config.data.synthetic.data_dir = "~/tensorflow_datasets"
+    config.data.synthetic.people = people
+    config.targets.mask_synthetic = mask_synthetic
+    config.optim.freeze = FREEZE_FIRST_FOUR
+
+
+def make_tiny(config: ml_collections.ConfigDict, num_steps: int = 100) -> None:
+    """The `tiny` variant of every row: a width/16, 2-stage OpenPose on 64x64 crops that trains on 2 CPU
+    cores in a minute or two (for smoke runs, tests and the demo); synthetic datasets use their `tiny` build."""
+    config.model.width = 0.0625
+    config.model.num_stages = 2
+    config.data.input_size = 64
+    config.data.augment.target_scale = 1.25 * 64 / 368  # people as large relative to the crop as at 368
+    config.data.max_people = 4
+    config.data.eval_batches = 1
+    config.optim.learning_rate = 2e-3
+    config.optim.b1 = 0.9
+    config.train.batch_size = 4
+    config.train.num_steps = num_steps
+    config.train.log_every = 10
+    config.train.eval_every = 50
+    config.train.checkpoint_every = 50
+    for section in (config.data, config.data.synthetic):
+        if section.source == "tfds" and section.name.startswith("ltsh_"):
+            section.builder_config = "tiny"
+
+
+def check_variant(row: str, variant: str) -> None:
+    """ValueError unless variant is '' (paper settings) or 'tiny'."""
+    if variant not in ("", "tiny"):
+        raise ValueError(f"unknown {row} variant {variant!r}: use '' (paper settings) or 'tiny'")

@@ -9,31 +9,15 @@ Variants: `dr.py` (paper settings: full OpenPose, 368x368 crops, batch 32, real 
 runs and tests on a small build such as the builder's dummy data).
 """
 
-from experiments.configs.common import base_config
+from experiments.configs.common import base_config, make_tiny, use_mpii_real
 
 
 def get_config(variant: str = ""):
     config = base_config()
-    config.data.source = "tfds"
-    config.data.name = "mpii_multiperson"
-    config.data.split = "train"
-    config.data.eval_split = "validation"
-    config.data.data_dir = "~/tensorflow_datasets"
+    use_mpii_real(config)
     config.data.real_fraction = 1.0  # D_R only: no synthetic source
     if variant == "tiny":
-        config.model.width = 0.0625
-        config.model.num_stages = 2
-        config.data.input_size = 64
-        config.data.augment.target_scale = 1.25 * 64 / 368  # people as large relative to the crop as at 368
-        config.data.max_people = 4
-        config.data.eval_batches = 1
-        config.optim.learning_rate = 2e-3
-        config.optim.b1 = 0.9
-        config.train.batch_size = 4
-        config.train.num_steps = 100
-        config.train.log_every = 10
-        config.train.eval_every = 50
-        config.train.checkpoint_every = 50
+        make_tiny(config)
     elif variant:
         raise ValueError(f"unknown dr variant {variant!r}: use '' or 'tiny'")
     return config

@@ -1,0 +1,147 @@
+"""Reproduce one of the paper's tables: train the missing rows, evaluate them, write the table beside the paper's.
+
+    python -m experiments.reproduce --table=1 --workdir=/runs/table1 --data_dir=~/tensorflow_datasets
+    python -m experiments.reproduce --table=3 --workdir=/tmp/t3 --variant=tiny --eval_max_images=20
+
+Every row trains under WORKDIR/ROW (rows fine-tuned from the D_R baseline start from WORKDIR/dr, trained
+first when missing) and is evaluated on mpii_multiperson's validation split into WORKDIR/ROW/eval_validation.
+Then WORKDIR writes table{N}.md (ours and the paper's numbers on adjacent lines), figure6_table{N}.png
+(mAP by ratio of visible joints over the rows) and, for teacher rows, their group-probability plots.
+Resumable: rerun the same command after a kill; finished trainings and evaluations are reused, an
+interrupted training resumes from its latest checkpoint. Every dataset a row needs is checked before
+anything runs: a missing one stops the run with the command that builds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pathlib
+import shutil
+
+import ml_collections
+from absl import app, flags, logging
+
+from experiments import tables
+from ltsh_jax import datasets, train_lib
+from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
+from ltsh_jax.evaluation import comparison
+
+_TABLE = flags.DEFINE_integer("table", None, "Which table of the paper: 1, 2 or 3.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "One folder per row is made under it; the tables are written in it.")
+_VARIANT = flags.DEFINE_enum("variant", "", ["", "tiny"], "'' = the paper's settings; 'tiny' = the tiny configs.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir of every dataset.")
+_EVAL_DATASET = flags.DEFINE_string("eval_dataset", "mpii_multiperson", "Dataset the rows are scored on.")
+_EVAL_SPLIT = flags.DEFINE_string("eval_split", "validation", "Split the rows are scored on.")
+_EVAL_MAX_IMAGES = flags.DEFINE_integer("eval_max_images", 0, "Score only the first N images (0: all).")
+_EVAL_SCALES = flags.DEFINE_list("eval_scales", ["0.7", "1.0", "1.3"], "Test scales.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Override every row's training steps (0: the config's).")
+flags.mark_flags_as_required(["table", "workdir"])
+
+
+def row_config(row: tables.Row, variant: str, workdir: pathlib.Path, data_dir: str, num_steps: int = 0):
+    """The row's training config with data_dir set for every TFDS source and init_from pointing at its baseline."""
+    config: ml_collections.ConfigDict = importlib.import_module(f"experiments.configs.{row.config}").get_config(variant)
+    for section in (config.data, config.data.synthetic):
+        if section.source == "tfds":
+            section.data_dir = data_dir
+    if row.init_from:
+        config.init_from = str(workdir / row.init_from)
+    if num_steps:
+        config.train.num_steps = num_steps
+    return config
+
+
+def check_datasets(config: ml_collections.ConfigDict, row: tables.Row) -> None:
+    """FileNotFoundError naming the build command when a dataset the row trains on is not built."""
+    for section, what in ((config.data, "config.data"), (config.data.synthetic, "config.data.synthetic")):
+        if section.source != "tfds":
+            continue
+        for split in {section.split, section.get("eval_split") or section.split}:
+            try:
+                datasets.load_split(section.name, split, section.data_dir, section.builder_config or None)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"row {row.label} ({what}): {e}") from None
+
+
+def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) -> bool:
+    """Whether the run's latest checkpoint is its last step and its final metrics are written."""
+    if not (run_dir / "final_metrics.json").exists():
+        return False
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    try:
+        return checkpointer.latest_step() == config.train.num_steps
+    finally:
+        checkpointer.close()
+
+
+def evaluation_of(run_dir: pathlib.Path, settings: EvalSettings, config) -> dict:
+    """The run's results JSON, evaluated now unless a finished evaluation of its final checkpoint exists."""
+    output = run_dir / f"eval_{settings.split}"
+    results_path = output / "results.json"
+    if results_path.exists():
+        results = json.loads(results_path.read_text())
+        run = results.get("run", {})
+        if run.get("checkpoint_step") == config.train.num_steps and run.get("settings", {}).get(
+            "max_images"
+        ) == settings.max_images:
+            return results
+    return evaluate_checkpoint(config, run_dir, settings, output)
+
+
+def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant: str, num_steps: int = 0) -> str:
+    """Runs what is missing of `table` under workdir and writes its report; returns the Markdown table."""
+    rows = tables.rows_to_run(table)
+    configs = {row.key: row_config(row, variant, workdir, settings.data_dir, num_steps) for row in rows}
+    for row in rows:  # every dataset first: fail before hours of training, not after
+        check_datasets(configs[row.key], row)
+    datasets.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
+
+    results = {}
+    for row in rows:
+        run_dir = workdir / row.key
+        config = configs[row.key]
+        if training_finished(config, run_dir):
+            logging.info("%s: training finished earlier, reused", row.label)
+        else:
+            logging.info("%s: training in %s", row.label, run_dir)
+            train_lib.train_and_evaluate(config, run_dir)
+        results[row.key] = evaluation_of(run_dir, settings, config)
+
+    shown = tables.TABLES[table]
+    markdown = comparison.comparison_table(
+        [(row.label, results[row.key]["table"], row.paper_table()) for row in shown]
+    )
+    header = (
+        f"# Table {table}" + (" (tiny variant: not comparable to the paper's numbers)" if variant else "") + "\n\n"
+        f"Scored on {settings.dataset}/{settings.split}"
+        + (f" (first {settings.max_images} images)" if settings.max_images else "")
+        + f", scales {list(settings.scales)}{', flip' if settings.flip else ''}.\n\n"
+    )
+    (workdir / f"table{table}.md").write_text(header + markdown)
+    comparison.plot_visibility_comparison(
+        [(row.label, results[row.key]["visibility_bins"]) for row in shown],
+        workdir / f"figure6_table{table}.png",
+        title=f"Table {table} rows: mAP by ratio of visible joints",
+    )
+    for row in shown:
+        for plot in sorted((workdir / row.key).glob("teacher*.png")):
+            shutil.copyfile(plot, workdir / f"{row.key}_{plot.name}")
+    return header + markdown
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    settings = EvalSettings(
+        dataset=_EVAL_DATASET.value, split=_EVAL_SPLIT.value, data_dir=_DATA_DIR.value,
+        scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value,
+    )  # fmt: skip
+    workdir = pathlib.Path(_WORKDIR.value).expanduser()
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value))
+
+
+if __name__ == "__main__":
+    app.run(main)

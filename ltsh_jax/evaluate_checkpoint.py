@@ -1,0 +1,97 @@
+"""Evaluate a training run's latest checkpoint on a TFDS split and write every output of the evaluation.
+
+Shared by `experiments/evaluate.py`, `experiments/reproduce.py` and the demo, so a table row, a
+one-off evaluation and the demo report all come from the same files: predictions.json and
+ground_truth.json (MPII annolist format), predictions_coco.json, results.json (per-joint AP, the
+seven-column table, visibility bins), table.md, visibility.png and pictures/ with predicted skeletons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import jax
+import ml_collections
+from PIL import Image
+
+from ltsh_jax import datasets, eval_lib, visualize
+from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.evaluation import coco_export, mpii_json_write, report
+from ltsh_jax.train_step import build_model, get_skeleton, init_params
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """What to evaluate on and how (the CMU MPII test scales and flip by default)."""
+
+    dataset: str = "mpii_multiperson"
+    split: str = "validation"
+    data_dir: str = "~/tensorflow_datasets"
+    builder_config: str = ""
+    scales: tuple[float, ...] = (0.7, 1.0, 1.3)
+    flip: bool = True
+    max_images: int = 0  # 0: every image of the split
+    pictures: int = 8  # draw the predicted skeletons on this many images
+    multi_person_groups: bool = True  # score only MPII multi-person groups (the official protocol)
+
+
+def evaluate_checkpoint(
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    settings: EvalSettings,
+    output_dir: str | pathlib.Path | None = None,
+) -> dict:
+    """Scores the latest checkpoint of `workdir`; writes the outputs to output_dir and returns the results JSON.
+
+    FileNotFoundError (with the build command) when the dataset is not built, or when the run has no
+    checkpoint yet.
+    """
+    workdir = pathlib.Path(workdir)
+    output = pathlib.Path(output_dir or workdir / f"eval_{settings.split}")
+    source = datasets.load_split(
+        settings.dataset, settings.split, settings.data_dir, settings.builder_config or None
+    )
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    step = checkpointer.latest_step()
+    if step is None:
+        checkpointer.close()
+        raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate: train it first")
+    count = len(source) if not settings.max_images else min(settings.max_images, len(source))
+    examples = (datasets.decode_example(source[i]) for i in range(count))
+
+    skeleton, model = get_skeleton(config), build_model(config)
+    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
+    checkpointer.close()
+    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
+    results = eval_lib.predict_examples(
+        apply_fn, params, examples, skeleton=skeleton, scales=list(settings.scales), flip=settings.flip,
+        stride=config.data.stride, total=count,
+    )  # fmt: skip
+    gts = [r.ground_truth for r in results]
+    predictions = [eval_lib.to_prediction(r.ground_truth.name, r.people) for r in results]
+    result, bins = eval_lib.score(gts, predictions, multi_person_groups=settings.multi_person_groups)
+
+    output.mkdir(parents=True, exist_ok=True)
+    mpii_json_write.write_json(output / "predictions.json", mpii_json_write.predictions_to_json(predictions))
+    mpii_json_write.write_json(output / "ground_truth.json", mpii_json_write.ground_truth_to_json(gts))
+    mpii_json_write.write_json(output / "predictions_coco.json", coco_export.to_coco_results(predictions))
+    results_json = report.result_to_json(result, bins)
+    results_json["run"] = {
+        "workdir": str(workdir),
+        "checkpoint_step": int(step),
+        "settings": dataclasses.asdict(settings),
+        "images": count,
+        "unscored_people": sum(r.unscored_people for r in results),
+    }
+    (output / "results.json").write_text(json.dumps(results_json, indent=2) + "\n")
+    (output / "table.md").write_text(report.markdown_table(result.table, label=workdir.name) + "\n")
+    report.plot_visibility_bins(bins, output / "visibility.png", title=f"{workdir.name} ({settings.split})")
+    pictures = output / "pictures"
+    pictures.mkdir(exist_ok=True)
+    for i, r in enumerate(results[: settings.pictures]):
+        image = datasets.decode_example(source[i]).image
+        drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
+        Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
+    return results_json
