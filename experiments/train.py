@@ -3,9 +3,12 @@
     python -m experiments.train --config=experiments/configs/smoke.py[:variant] --workdir=DIR \
         [--config.train.num_steps=1000 ...]
 
-Rerunning the same command resumes from the latest checkpoint in DIR.
+Rerunning the same command resumes from the latest checkpoint in DIR. On a multi-host TPU pod (or
+several GPU hosts) run the same command on every host with --distributed: jax.distributed connects
+the hosts first, and each host then reads only its own slice of every batch.
 """
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -13,12 +16,17 @@ from ltsh_jax import train_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (path.py or path.py:variant).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first (multi-host pods; the cluster is auto-detected)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _DISTRIBUTED.value:
+        jax.distributed.initialize()
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
