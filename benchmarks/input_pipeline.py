@@ -11,9 +11,13 @@ each with 1 worker thread (= per core) and with --workers threads, and the ratio
 Wall-clock rates depend on what else runs on the machine (the load average is printed); crops per
 CPU-second (process time of all threads) is the per-core cost, which contention affects much less.
 
-The dataset (built once, reused with --data_dir): --num_images JPEGs of 1280x720 (MPII-like size
-and JPEG quality) with 2-8 people each of MPII-like sizes, written as MPII JSON and built with
-data_builders.build.
+The dataset (built once, reused with --data_dir): --num_images images with 2-8 people each of MPII
+scale 1.5-4, written as MPII JSON and built with data_builders.build. --images=real (default) copies
+the real MPII photos of ../shared in turn (progressive JPEGs of ~100 KB: what decoding costs on MPII);
+synthetic: 1280x720 generated photos, progressive, ~100 KB, but costlier to decode (their grain fills
+every DCT coefficient); legacy: the data of the first measurements (baseline JPEGs of ~360 KB, people
+of scale 0.8-2.5, so fewer reduced-size decodes). The start-up line compares the person index built
+from the build's annotation index with the same index built by reading every record.
 
 How to run (from the repository root):
   python -m benchmarks.input_pipeline                      # 368x368 crops, batch 16, every core
@@ -24,6 +28,7 @@ Rounds of the variants are interleaved so that load from other processes hits th
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import pathlib
@@ -35,28 +40,50 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ltsh_jax import sources
+from ltsh_jax import augment, crops, sources
 from ltsh_jax.augment import AugmentParams
 from ltsh_jax.input_pipeline import Pipeline
 from ltsh_jax.skeleton import CMU_MPI, Skeleton
 
+REAL_SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "shared/data/real_samples/mpii"
+SYNTHETIC = dict(noise=3.0, quality=85, progressive=True)  # ~100 KB progressive, like MPII's files
+LEGACY = dict(noise=12.0, quality=90, progressive=False, scales=(0.8, 2.5))  # the data of the first measurements
 
-def write_manual_dir(folder: pathlib.Path, num_images: int, seed: int = 0) -> None:
-    """MPII JSON folder: 1280x720 photo-like JPEGs (smooth colour fields + grain), 2-8 people each."""
+
+def _photo(rng: np.random.Generator, noise: float) -> np.ndarray:
+    low = rng.uniform(0, 255, (18, 32, 3)).astype(np.uint8)
+    pixels = np.asarray(Image.fromarray(low).resize((1280, 720), Image.Resampling.BICUBIC), np.float32)
+    return np.clip(pixels + rng.normal(0, noise, pixels.shape), 0, 255).astype(np.uint8)
+
+
+def write_manual_dir(folder: pathlib.Path, num_images: int, seed: int = 0, *, photos: pathlib.Path | None = None,
+                     noise: float = 3.0, quality: int = 85, progressive: bool = True,
+                     scales: tuple[float, float] = (1.5, 4.0)) -> None:  # fmt: skip
+    """MPII JSON folder of `num_images` images with 2-8 people each, of MPII scale in `scales`.
+
+    photos: a folder of JPEGs whose files are copied in turn (e.g. the real MPII samples: real decoding
+    cost); None: 1280x720 synthetic photos (smooth colour fields + grain of std `noise`) saved with
+    `quality` and `progressive`. MPII's people are of scale 1.5-4 (the samples have 1.8-4.7).
+    """
     rng = np.random.default_rng(seed)
     (folder / "images").mkdir(parents=True, exist_ok=True)
+    sources = sorted(photos.glob("*.jpg")) if photos is not None else []
     records = []
     for i in range(num_images):
-        low = rng.uniform(0, 255, (18, 32, 3)).astype(np.uint8)
-        pixels = np.asarray(Image.fromarray(low).resize((1280, 720), Image.Resampling.BICUBIC), np.float32)
-        pixels += rng.normal(0, 12, pixels.shape)
         name = f"{i:06d}.jpg"
-        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / "images" / name, quality=90)
+        if sources:
+            data = sources[i % len(sources)].read_bytes()
+            (folder / "images" / name).write_bytes(data)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+        else:
+            width, height = 1280, 720
+            Image.fromarray(_photo(rng, noise)).save(folder / "images" / name, quality=quality, progressive=progressive)
         for _ in range(rng.integers(2, 9)):
-            scale = rng.uniform(0.8, 2.5)  # person height / 200 px
-            center = rng.uniform([100, 100], [1180, 620])
+            scale = rng.uniform(*scales)  # person height / 200 px
+            center = rng.uniform([0.08 * width, 0.14 * height], [0.92 * width, 0.86 * height])
             joints = center + rng.uniform(-0.5, 0.5, (16, 2)) * [0.4 * 200 * scale, 200 * scale]
-            joints = np.clip(joints, 0, [1279, 719])
+            joints = np.clip(joints, 0, [width - 1, height - 1])
             records.append(dict(image=name, center=(center + 1).tolist(), scale=scale,
                                 joints=(joints + 1).tolist(), joints_vis=[1] * 16))  # fmt: skip
     (folder / "train.json").write_text(json.dumps(records))
@@ -122,6 +149,41 @@ def crops_per_second(pipeline: Pipeline, first_step: int, batches: int) -> tuple
     return wall, cpu
 
 
+def stage_costs(pipeline: Pipeline, crops_count: int, rounds: int) -> dict[str, float]:
+    """Median CPU ms per crop of each host stage, one thread, stages timed back to back on the same crops.
+
+    read: the record (bytes + annotations); decode: JPEG at its DCT scale; warp: the 2x3 affine;
+    people: transform, padded People, ignore mask; targets: host_targets (the host variant's extra).
+    """
+    params, skeleton, max_people = (pipeline.crop_args[k] for k in ("params", "skeleton", "max_people"))
+    index, source = pipeline.real_index, pipeline.sources[0]
+    times: dict[str, list[float]] = {k: [] for k in ("read", "decode", "warp", "people", "targets")}
+    for r in range(rounds):
+        for slot in range(crops_count):
+            sample = (r * crops_count + slot) % len(index)
+            rng = np.random.default_rng([0, r, slot])
+            clock = time.process_time()
+            record = source[int(index.record[sample])]
+            person = int(index.person[sample])
+            stamps = [clock, time.process_time()]
+            matrix, flipped = augment.sample_transform(rng, record.centers[person], record.scales[person], params,
+                                                       augment=True)  # fmt: skip
+            pixels, image_matrix = crops.decode_image(record.image, matrix)
+            stamps.append(time.process_time())
+            image = augment.warp_image(pixels, image_matrix, params.crop_size)
+            stamps.append(time.process_time())
+            people = augment.crop_people(record.keypoints, record.labelled, matrix, flipped, skeleton, max_people,
+                                         crop_size=params.crop_size, target=person, centers=record.centers,
+                                         is_synthetic=record.is_synthetic)  # fmt: skip
+            ignore = np.zeros((params.crop_size // 8,) * 2, np.uint8)
+            stamps.append(time.process_time())
+            host_targets(people, ignore, image, skeleton)
+            stamps.append(time.process_time())
+            for name, start, stop in zip(times, stamps[:-1], stamps[1:], strict=True):
+                times[name].append((stop - start) * 1e3)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", help="built dataset to reuse or build into (default: a temporary folder)")
@@ -132,6 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads for the all-cores runs")
     parser.add_argument("--max_people", type=int, default=8)
+    parser.add_argument("--images", choices=("real", "synthetic", "legacy"), default="real",
+                        help="what to build when --data_dir holds no dataset: real MPII sample photos of "
+                             "../shared, synthetic photos, or the legacy data (see above)")
     args = parser.parse_args(argv)
     tfds.disable_progress_bar()
 
@@ -143,9 +208,19 @@ def main(argv: list[str] | None = None) -> None:
         from data_builders.build import build  # the library never imports data_builders; the benchmark may
 
         manual = pathlib.Path(tmp.name) / "manual"
-        write_manual_dir(manual, args.num_images)
+        options = dict(real=dict(photos=REAL_SAMPLES), synthetic=SYNTHETIC, legacy=LEGACY)[args.images]
+        write_manual_dir(manual, args.num_images, **options)
         build("mpii_multiperson", data_dir=data_dir, manual_dir=manual)
         real = sources.TfdsSource.load("mpii_multiperson", "train", data_dir)
+    startup: dict[str, list[float]] = {"annotation index": [], "reading every record": []}
+    if real.index is None:
+        del startup["annotation index"]  # a build from before the index: rebuild into a new --data_dir
+    for _ in range(3):  # the person index at start-up, with the build's annotation index and without
+        for name in startup:
+            start = time.perf_counter()
+            index = sources.datasets.load_annotation_index(real.data_source) if name == "annotation index" else None
+            sources.all_annotations(sources.TfdsSource(real.data_source, index))
+            startup[name].append(time.perf_counter() - start)
     common = dict(batch_size=args.batch_size, seed=0, params=AugmentParams(crop_size=args.crop_size),
                   skeleton=CMU_MPI, max_people=args.max_people, synthetic_people="all", prefetch=0)  # fmt: skip
     load = os.getloadavg()
@@ -171,10 +246,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:7s} targets  {workers:2d} worker(s): {rate:7.1f} crops/s = {rate / workers:6.1f} per core"
               f" (min {min(rates[(name, workers)]):.1f}, max {max(rates[(name, workers)]):.1f});"
               f" {per_cpu:6.1f} crops per CPU-second")  # fmt: skip
+    size = sum(p.stat().st_size for p in pathlib.Path(real.data_source.dataset_info.data_dir).glob("*.array_record*"))
+    print(f"start-up (all_annotations over {len(real)} records, {size / 1e6:.1f} MB of records): "
+          + ", ".join(f"{k} {statistics.median(v) * 1e3:.1f} ms" for k, v in startup.items()))  # fmt: skip
     for workers in sorted({1, args.workers}):
         ratio = median[("device", workers)] / median[("host", workers)]
         cpu_ratio = statistics.median(cpu_rates[("device", workers)]) / statistics.median(cpu_rates[("host", workers)])
         print(f"ratio device / host targets, {workers} worker(s): {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU time")
+    costs = stage_costs(variants[("device", 1)], args.batch_size, args.rounds * 2)
+    device = sum(v for k, v in costs.items() if k != "targets")
+    print("median CPU ms per crop, one thread: " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items())
+          + f"; device path {device:.2f} ms, host path {device + costs['targets']:.2f} ms: "
+          f"ratio {(device + costs['targets']) / device:.2f}x")  # fmt: skip
     for pipeline in variants.values():
         pipeline.close()
     tmp.cleanup()

@@ -1,4 +1,4 @@
-"""Person-centred affine crops on the host (numpy + PIL), as in the CMU/OpenPose training code.
+"""Person-centred affine crops on the host (numpy, OpenCV warps, PIL for masks), as in the CMU/OpenPose training code.
 
 Coordinates: (x, y) pixels with pixel centres at integers (pixel [i, j] is the point x=j, y=i), in
 the image, in the crop, and for map cells (cell k's centre is crop pixel k * stride + (stride - 1) / 2,
@@ -9,12 +9,14 @@ Matrices are 2x3 and map source points to destination points: dst = M[:, :2] @ s
 from __future__ import annotations
 
 import dataclasses
+import functools
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from ltsh_jax.people import People, empty_people
-from ltsh_jax.skeleton import Skeleton, from_mpii16
+from ltsh_jax.skeleton import Skeleton
 
 _FILL = (128, 128, 128)  # the grey the reference code pads crops with (0 after x / 256 - 0.5)
 
@@ -111,9 +113,16 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
-    """uint8 [H, W, 3] -> uint8 [S, S, 3]: bilinear, grey (128) outside the image."""
-    pil = Image.fromarray(_rgb(image))
-    return np.asarray(_pil_warp(pil, matrix, crop_size, Image.Resampling.BILINEAR, _FILL), np.uint8)
+    """uint8 [H, W, 3] -> uint8 [S, S, 3]: bilinear, grey (128) outside the image.
+
+    OpenCV's warpAffine (5-6x faster than PIL's transform): it samples the source at inv(M) (dst) in
+    the integer-centre convention used here; bilinear weights are fixed-point (1/32 px), and the
+    pixels along the image border blend with the grey fill.
+    """
+    return cv2.warpAffine(
+        _rgb(image), np.asarray(matrix, np.float64), (crop_size, crop_size), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=_FILL,
+    )  # fmt: skip
 
 
 def map_matrix(matrix: np.ndarray, stride: int) -> np.ndarray:
@@ -134,6 +143,30 @@ def warp_mask(mask: np.ndarray, matrix: np.ndarray, out_size: int, *, stride: in
         raise ValueError(f"mask must have shape [H, W], got {mask.shape}")
     pil = Image.fromarray(np.ascontiguousarray(mask, np.uint8))
     return np.asarray(_pil_warp(pil, map_matrix(matrix, stride), out_size, Image.Resampling.NEAREST, 0), np.uint8)
+
+
+@functools.cache
+def _mpii16_weights(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 [J, 16] averaging weights, bool [J, 16] source joints) of skeleton.from_mpii16."""
+    weights = np.zeros((skeleton.num_parts, 16), np.float32)
+    sources = np.zeros((skeleton.num_parts, 16), bool)
+    for part, ids in enumerate(skeleton.from_mpii16):
+        if ids:
+            weights[part, list(ids)] = 1.0 / len(ids)
+            sources[part, list(ids)] = True
+    return weights, sources
+
+
+def _parts_from_mpii16(skeleton: Skeleton, keypoints: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, ...]:
+    """skeleton.from_mpii16 of [P, 16, 2] / [P, 16] as one matrix product (20x faster, on the crop's hot path).
+
+    Unlabelled joints are zeroed first, so that whatever they hold (NaN) never reaches another part.
+    """
+    weights, sources = _mpii16_weights(skeleton)
+    ok = ~(sources[None] & ~labelled[:, None, :]).any(-1) & sources.any(-1)[None]
+    known = np.where(labelled[..., None], keypoints, np.float32(0.0)).astype(np.float32)
+    parts = np.einsum("jk,pkc->pjc", weights, known)
+    return np.where(ok[..., None], parts, np.float32(0.0)), ok
 
 
 def crop_people(
@@ -166,7 +199,7 @@ def crop_people(
     count = keypoints_mpii.shape[0]
     if not 0 <= target < count:
         raise ValueError(f"target person {target} out of range for {count} people")
-    parts, parts_labelled = from_mpii16(skeleton, transform_points(keypoints_mpii, matrix), labelled)
+    parts, parts_labelled = _parts_from_mpii16(skeleton, transform_points(keypoints_mpii, matrix), labelled)
     if flipped:
         perm = skeleton.flip_permutation
         parts, parts_labelled = parts[:, perm], parts_labelled[:, perm]

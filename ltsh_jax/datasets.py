@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
+
+from ltsh_jax import annotation_index
 
 BUILD_COMMAND = "python -m data_builders.build {name} --data_dir={data_dir} --manual_dir=<the source files>"
 
@@ -43,6 +46,19 @@ def load_split(
             f"dataset {full_name} in {data_dir} has no split {split!r}; it has {sorted(builder.info.splits)}"
         )
     return builder.as_data_source(split=split)
+
+
+def load_annotation_index(data_source: Any) -> annotation_index.AnnotationIndex | None:
+    """The annotation index our builders write beside a split (checked against its records), or None
+    (with a warning: start-up then reads every record, images included) for a build without one."""
+    path = annotation_index.index_path(data_source.dataset_info.data_dir, data_source.split)
+    if not path.is_file():
+        logging.warning("%s: no annotation index; reading every record to index the people (rebuild the "
+                        "dataset with this version of data_builders to skip that)", path)  # fmt: skip
+        return None
+    index = annotation_index.AnnotationIndex.load(path)
+    index.check(data_source)
+    return index
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from ltsh_jax.augment import (
     warp_image,
     warp_mask,
 )
-from ltsh_jax.skeleton import CMU_MPI
+from ltsh_jax.skeleton import CMU_MPI, COCO17, from_mpii16
 
 PART = {name: i for i, name in enumerate(CMU_MPI.part_names)}
 # MPII-16 ids used below.
@@ -221,3 +221,17 @@ def test_target_first_then_nearest_people_truncated_and_padded():
     assert not padded.labelled[2:].any() and (padded.keypoints[2:] == 0).all()
     with pytest.raises(ValueError, match="target person 5"):
         crop_people(kp, labs, matrix, False, CMU_MPI, 3, crop_size=368, target=5)
+
+
+@pytest.mark.parametrize("skeleton", [CMU_MPI, COCO17], ids=["cmu_mpi", "coco17"])
+def test_crop_people_parts_equal_skeleton_from_mpii16(skeleton):
+    """The matrix form crop_people uses gives exactly skeleton.from_mpii16 (derived parts, labels, zeros)."""
+    rng = np.random.default_rng(5)
+    keypoints = rng.uniform(-50, 400, (7, 16, 2)).astype(np.float32)
+    labelled = rng.random((7, 16)) > 0.3
+    keypoints[~labelled] = np.nan  # whatever unlabelled joints hold never leaks into other parts
+    matrix = affine_matrix((180, 150), 0.8, 20.0, (0, 0), False, 256)
+    people = crop_people(keypoints, labelled, matrix, False, skeleton, 7, crop_size=256, centers=np.zeros((7, 2)))
+    want_xy, want_lab = from_mpii16(skeleton, transform_points(keypoints, matrix), labelled)
+    np.testing.assert_array_equal(people.labelled, want_lab)
+    np.testing.assert_array_equal(people.keypoints, np.where(want_lab[..., None], want_xy, 0.0))

@@ -5,7 +5,12 @@ annopoints.point(k) (id, x, y, is_visible); RELEASE.img_train(i) = 1 for trainin
 ones with keypoints); RELEASE.single_person{i}: 1-based indices of the image's single-person
 rectangles. The other annotated rectangles of an image form its multi-person group ("groups of people
 in close proximity", the people the MPII multi-person benchmark scores); the group id is the image's
-0-based annolist index. Rectangles without annopoints are people MPII left unannotated: dropped, noted.
+0-based annolist index. Rectangles without annopoints are people MPII left unannotated: dropped,
+noted; annopoints without any point make a person with no labelled joint (bad input, found by the
+builder). The other fields of RELEASE (act, video_list, annolist frame_sec/vididx) are not read.
+scipy's squeeze_me quirks handled here: a one-element struct array or cell comes back as the bare
+element (one rectangle, one point, one single-person index), an empty one as an empty array, and
+numbers as double, integer (uint8/uint16) or string ('1', '0', '' = unknown).
 Messages name records as in Matlab: annolist(i).annorect(r), 1-based.
 """
 

@@ -35,7 +35,7 @@ def _mat_visibility(person: dict, k: int) -> np.ndarray:
     codes = np.zeros(16, np.int64)
     for j in np.flatnonzero(person["labelled"]):
         raw = make_dummy_data._is_visible(bool(person["visible"][j]), int(j), k)
-        unknown = isinstance(raw, np.ndarray)
+        unknown = isinstance(raw, np.ndarray) or (isinstance(raw, str) and not raw)
         codes[j] = 2 if unknown or int(raw) == 1 else 1
     return codes
 

@@ -5,8 +5,10 @@
 mat/:  images/*.jpg, mpii_human_pose_v1_u12_1.mat (the official RELEASE structure, written with
        scipy.io.savemat: annolist with image.name and annorect x1 y1 x2 y2 / objpos / scale /
        annopoints.point id x y is_visible; img_train; single_person), unannotated_masks/000000003.png.
-       It also holds what the real file has: a test image (img_train 0), a rectangle without
-       annopoints, is_visible as number, string or empty, and single rectangles that scipy squeezes.
+       It also holds what the real file has: a test image (img_train 0) without annorect or frame, a
+       rectangle without annopoints, is_visible as number (double or uint8), string, [] or '', integer
+       point ids, single rectangles that scipy squeezes, and the fields the reader ignores: act
+       (act_name, cat_name, act_id, -1 when unknown), video_list, annolist frame_sec and vididx.
 json/: images/*.jpg, train.json (images 1-4) and valid.json (5-6) as HRNet ships them.
 Coordinates in the table are MPII's (1-based). Everything is seeded and the .mat header has no
 date, so a rerun rewrites identical files (given the same numpy, scipy and Pillow).
@@ -81,15 +83,16 @@ def _structs(items: list[dict], fields: tuple[str, ...]) -> np.ndarray:
 
 
 def _is_visible(visible: bool, joint: int, k: int) -> object:
-    """MPII stores is_visible as a number, a string, or nothing (mostly for head joints)."""
+    """MPII stores is_visible as a number, a string, or nothing ([] or '', mostly for head joints)."""
     if joint in (8, 9) and k % 2 == 0:
-        return np.zeros((0, 0))
-    return ("1" if visible else "0") if k % 3 == 0 else int(visible)
+        return np.zeros((0, 0)) if k % 4 == 0 else ""
+    return ("1" if visible else "0") if k % 3 == 0 else (np.uint8(visible) if k % 3 == 1 else int(visible))
 
 
 def _rect(person: dict, k: int) -> dict:
     points = [
-        dict(id=j, x=float(person["joints"][j, 0]), y=float(person["joints"][j, 1]), is_visible=_is_visible(v, j, k))
+        dict(id=np.uint8(j) if k % 2 else j, x=float(person["joints"][j, 0]), y=float(person["joints"][j, 1]),
+             is_visible=_is_visible(v, j, k))
         for j, v in enumerate(person["visible"])
         if person["labelled"][j]
     ]
@@ -112,19 +115,26 @@ def write_mat(folder: pathlib.Path, table: dict[str, list[dict]]) -> None:
         rects = [_rect(p, k + r) for r, p in enumerate(table[name])]
         if name == UNANNOTATED_RECT_IMAGE:
             rects.append(dict(objpos=_structs([dict(x=40.0, y=30.0)], ("x", "y")), scale=0.3))
-        entries.append(dict(image=_structs([dict(name=name)], ("name",)), annorect=_structs(rects, rect_fields)))
+        entries.append(dict(image=_structs([dict(name=name)], ("name",)), annorect=_structs(rects, rect_fields),
+                            frame_sec=float(k + 1), vididx=k % 2 + 1))  # fmt: skip
         img_train.append(1)
         single_person.append(np.asarray(singles, np.float64).reshape(-1, 1))
-    entries.append(dict(image=_structs([dict(name=TEST_IMAGE)], ("name",)), annorect=np.zeros((0, 0))))
+    entries.append(dict(image=_structs([dict(name=TEST_IMAGE)], ("name",)), annorect=np.zeros((0, 0))))  # no frame
     img_train.append(0)
     single_person.append(np.zeros((0, 0)))
     cells = np.empty((len(single_person), 1), dtype=object)
     cells[:, 0] = single_person
+    acts = [dict(act_name="", cat_name="", act_id=-1) if k % 3 else
+            dict(act_name="curling", cat_name="sports", act_id=1) for k in range(len(entries))]  # fmt: skip
+    videos = np.empty((1, 2), dtype=object)
+    videos[0, :] = ["aAOusnrSsHI", "nAbd2WkqsbA"]
     release = dict(
-        annolist=_structs(entries, ("image", "annorect")),
+        annolist=_structs(entries, ("image", "annorect", "frame_sec", "vididx")),
         img_train=np.asarray([img_train], np.float64),
-        single_person=cells,
         version="12",
+        single_person=cells,
+        act=_structs(acts, ("act_name", "cat_name", "act_id")).T,  # N x 1, as in the release
+        video_list=videos,
     )
     path = folder / "mpii_human_pose_v1_u12_1.mat"
     scipy.io.savemat(path, {"RELEASE": _structs([release], tuple(release))}, do_compression=False)
