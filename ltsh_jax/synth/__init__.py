@@ -1,0 +1,1 @@
+"""Synthetic humans: the Anny body in JAX, poses, appearance (and, beside them, scenes and rendering)."""
