@@ -8,8 +8,16 @@ Builders write array_record files (no TensorFlow needed); read them with tfds.da
 ltsh_jax.datasets.load_split. Build with `python -m data_builders.build NAME --data_dir --manual_dir`.
 """
 
+from data_builders.ltsh_mixed import ltsh_mixed_dataset_builder
+from data_builders.ltsh_stylized import ltsh_stylized_dataset_builder
+from data_builders.ltsh_synthetic import ltsh_synthetic_dataset_builder
 from data_builders.mpii_multiperson import mpii_multiperson_dataset_builder
 
-BUILDERS = {"mpii_multiperson": mpii_multiperson_dataset_builder.Builder}
+BUILDERS = {
+    "mpii_multiperson": mpii_multiperson_dataset_builder.Builder,
+    "ltsh_synthetic": ltsh_synthetic_dataset_builder.Builder,
+    "ltsh_mixed": ltsh_mixed_dataset_builder.Builder,
+    "ltsh_stylized": ltsh_stylized_dataset_builder.Builder,
+}
 
 __all__ = ["BUILDERS"]

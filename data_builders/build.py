@@ -22,7 +22,9 @@ def build(
     config: str | tfds.core.BuilderConfig | None = None,
     on_bad_input: str = "raise",
 ) -> tfds.core.DatasetBuilder:
-    """Builds (or finds already built) `name` under data_dir as array_record files; returns the builder."""
+    """Builds (or finds already built) `name` (or "name/config") under data_dir as array_record files."""
+    if "/" in name and config is None:
+        name, config = name.split("/", 1)
     if name not in BUILDERS:
         raise ValueError(f"unknown dataset {name!r}; ours are {sorted(BUILDERS)}")
     builder = BUILDERS[name](data_dir=str(data_dir), config=config, on_bad_input=on_bad_input)
@@ -33,7 +35,7 @@ def build(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=sorted(BUILDERS))
+    parser.add_argument("name", help=f"one of {sorted(BUILDERS)}, optionally NAME/CONFIG")
     parser.add_argument("--data_dir", required=True, help="where the built dataset goes")
     parser.add_argument("--manual_dir", help="the manually downloaded files (see the builder's instructions)")
     parser.add_argument("--config", help="builder config name (default: the builder's first)")

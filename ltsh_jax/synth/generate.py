@@ -1,0 +1,137 @@
+"""One synthetic image with its labels, from a seed: people, layout, background, rendering, ground truth.
+
+The stages (each timed into `Synthesizer.timings`, seconds summed over calls, for benchmarks/synthesis.py):
+- posing: Poisson count, shapes, poses, appearances (on the rest meshes), the batched body model (JAX; padded
+  to a multiple of POSE_BUCKET people so that only a few batch shapes are ever compiled);
+- placing: camera, placement without penetration (ltsh_jax.synth.scene);
+- rendering: background, lighting, the moderngl frame (ltsh_jax.synth.render);
+- labelling: keypoints with visibility, head boxes, objpos, scale (ltsh_jax.synth.labels).
+Everything random flows from the seed given to `Synthesizer.generate`, so an image is a pure function of
+(seed, config, body model, backgrounds).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ltsh_jax.synth import scene
+from ltsh_jax.synth.backgrounds import procedural_background
+from ltsh_jax.synth.camera import Camera
+from ltsh_jax.synth.labels import PeopleLabels, depth_tolerances, label_people, standing_height
+from ltsh_jax.synth.render import Frame, Mesh, Renderer, sample_lighting
+
+POSE_BUCKET = 8
+MAX_CAMERAS = 20
+Background = Callable[[np.random.Generator, int, int], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticImage:
+    """A generated image (uint8 [H, W, 3]), its buffers, the labels of its P people and the scene facts."""
+
+    frame: Frame
+    labels: PeopleLabels
+    camera: Camera
+    placement: scene.Placement
+    num_requested: int
+    vertices: list[np.ndarray]  # world vertices of each placed person (for tests)
+    joints: np.ndarray  # [P, 16, 3] world joints
+
+
+class BodyModelPeople:
+    """Random people from the Anny body model: shapes, poses (ltsh_jax.synth.poses), appearances."""
+
+    def __init__(self, model=None):
+        from ltsh_jax.synth import body_model
+
+        self.model = model if model is not None else body_model.load_body_model()
+        self.faces = np.asarray(self.model.faces, np.int32)
+
+    def __call__(self, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """(vertices [N, V, 3], joints [N, 16, 3], colours per person [V, 3]) of `count` people, body frame."""
+        from ltsh_jax.synth import appearance, body_model, poses
+
+        model = self.model
+        shapes = np.stack([body_model.sample_shape(rng) for _ in range(count)]).astype(np.float32)
+        rotations = np.stack([poses.sample_pose(rng, model) for _ in range(count)]).astype(np.float32)
+        padded = -(-count // POSE_BUCKET) * POSE_BUCKET  # few distinct batch shapes: few compilations
+        shapes_p = np.concatenate([shapes, np.repeat(shapes[:1], padded - count, 0)])
+        rotations_p = np.concatenate([rotations, np.repeat(rotations[:1], padded - count, 0)])
+        rest = body_model.rest_bodies(model, shapes_p)  # the shape half once, for posing and appearance
+        posed = body_model.pose_rest_bodies(model, rest, rotations_p)
+        rest_vertices = np.asarray(rest.vertices + rest.offset[:, None, :])
+        colors = [np.asarray(appearance.sample_appearance(rng, model, rest_vertices[i])) for i in range(count)]
+        return np.asarray(posed.vertices)[:count], np.asarray(posed.joints)[:count], colors
+
+
+class Synthesizer:
+    """Generates D_S-style images; owns the renderer (one GL context) and the people sampler.
+
+    people: a callable (rng, count) -> (vertices [N, V, 3], joints [N, 16, 3] MPII-16, colours [V, 3] each)
+    in the body frame, with a `faces` attribute [F, 3]; default BodyModelPeople() (Anny).
+    """
+
+    def __init__(
+        self,
+        config: scene.SceneConfig | None = None,
+        *,
+        people=None,
+        background: Background = procedural_background,
+        renderer: Renderer | None = None,
+    ):
+        self.config = config if config is not None else scene.SceneConfig()
+        config = self.config
+        self.people = people if people is not None else BodyModelPeople()
+        self.background = background
+        self.renderer = renderer if renderer is not None else Renderer(config.width, config.height)
+        self.timings: dict[str, float] = collections.defaultdict(float)
+
+    def generate(self, seed: int | np.random.SeedSequence) -> SyntheticImage:
+        """The image of `seed` (an int or a SeedSequence, e.g. spawned from a dataset seed and an index)."""
+        rng = np.random.default_rng(seed)
+        config = self.config
+        clock = time.perf_counter()
+        count = scene.sample_num_humans(rng, config.lam, config.max_humans)
+        vertices, joints, colors = self.people(rng, count)
+        now = time.perf_counter()
+        self.timings["posing"] += now - clock
+        clock = now
+
+        for _ in range(MAX_CAMERAS):  # a camera where nobody fits (rare) is drawn again
+            camera = scene.sample_camera(rng, config)
+            placement = scene.place_humans(rng, camera, list(vertices), joints, config)
+            if placement.kept:
+                break
+        else:
+            raise RuntimeError(f"no human could be placed in view for {MAX_CAMERAS} cameras; check the SceneConfig")
+        stature = standing_height(joints[placement.kept]) if placement.kept else np.zeros(0)
+        now = time.perf_counter()
+        self.timings["placing"] += now - clock
+        clock = now
+
+        background = self.background(rng, config.width, config.height)
+        lighting = sample_lighting(rng)
+        faces = self.people.faces
+        meshes = [Mesh(v, faces, colors[i]) for v, i in zip(placement.vertices, placement.kept, strict=True)]
+        frame = self.renderer.render(meshes, camera, lighting=lighting, background=background)
+        now = time.perf_counter()
+        self.timings["rendering"] += now - clock
+        clock = now
+
+        tolerances = depth_tolerances(placement.vertices, placement.joints)
+        labels = label_people(camera, frame.instance, frame.depth, placement.joints, tolerances, stature)
+        self.timings["labelling"] += time.perf_counter() - clock
+        return SyntheticImage(
+            frame=frame,
+            labels=labels,
+            camera=camera,
+            placement=placement,
+            num_requested=count,
+            vertices=placement.vertices,
+            joints=placement.joints,
+        )
