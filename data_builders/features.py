@@ -9,6 +9,8 @@ An example is an image with all its annotated people. Conventions, shared by eve
   the smallest distance between a labelled joint of one and a labelled joint of the other;
   ALONE_DISTANCE when the image has no other annotated person.
 - `people/group_id` [P]: MPII multi-person evaluation group ("people in close proximity"); NO_GROUP if none.
+- `people/covered_by_synthetic` [P, 16]: a real person's joint now hidden by a composited synthetic human
+  (D_M, D_Style); the keypoint itself keeps its source annotation. False everywhere else.
 - `camera_pitch`: degrees, NaN where unknown (real photos).
 - `image`, `unannotated_mask`, `instance_mask`: encoded bytes, decoded by ltsh_jax.datasets with PIL.
   The image keeps the source file's bytes. Masks are PNG (see encode_mask, encode_instance_mask) or
@@ -52,6 +54,9 @@ def multiperson_features() -> tfds.features.FeaturesDict:
                     "is_synthetic": t(shape=(None,), dtype=np.bool_),
                     "min_distance": t(shape=(None,), dtype=np.float32, doc="px to the nearest other person"),
                     "group_id": t(shape=(None,), dtype=np.int32, doc="MPII multi-person group; -1 if none"),
+                    "covered_by_synthetic": t(
+                        shape=(None, NUM_MPII16), dtype=np.bool_, doc="joint hidden by a composited synthetic human"
+                    ),
                 }
             ),
             "unannotated_mask": t(shape=(), dtype=np.object_, doc="PNG, nonzero = unannotated people; b'' if none"),
@@ -117,6 +122,7 @@ def make_example(
     camera_pitch: float = float("nan"),
     unannotated_mask: bytes = b"",
     instance_mask: bytes = b"",
+    covered_by_synthetic: np.ndarray | None = None,
 ) -> dict:
     """One example of the shared schema, min_distance computed here; ValueError on a wrong shape or value."""
     keypoints = np.asarray(keypoints, np.float32)
@@ -131,6 +137,11 @@ def make_example(
         "is_synthetic": np.asarray(is_synthetic, np.bool_).reshape(num),
         "min_distance": min_distances(keypoints),
         "group_id": np.asarray(group_id, np.int32).reshape(num),
+        "covered_by_synthetic": (
+            np.zeros((num, NUM_MPII16), np.bool_)
+            if covered_by_synthetic is None
+            else np.asarray(covered_by_synthetic, np.bool_).reshape(num, NUM_MPII16)
+        ),
     }
     if not np.isin(keypoints[:, :, 2], (NOT_LABELLED, OCCLUDED, VISIBLE)).all():
         raise ValueError(f"{filename}: keypoint visibility must be 0, 1 or 2")

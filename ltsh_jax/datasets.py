@@ -78,6 +78,7 @@ class MultiPersonExample:
     camera_pitch: float  # degrees, NaN if unknown
     unannotated_mask: np.ndarray | None  # bool [H, W], True where people without annotations are
     instance_mask: np.ndarray | None  # int32 [H, W], k > 0 = person k - 1
+    covered_by_synthetic: np.ndarray | None = None  # bool [P, 16]: real joint hidden by a synthetic human (D_M)
 
     @property
     def labelled(self) -> np.ndarray:
@@ -135,4 +136,7 @@ def decode_example(raw: dict) -> MultiPersonExample:
         camera_pitch=float(raw["camera_pitch"]),
         unannotated_mask=None if unannotated is None else unannotated > 0,
         instance_mask=_decode_mask(raw["instance_mask"], shape, f"{filename} instance_mask"),
+        covered_by_synthetic=(
+            np.asarray(people["covered_by_synthetic"], bool) if "covered_by_synthetic" in people else None
+        ),
     )
