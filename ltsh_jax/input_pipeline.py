@@ -31,8 +31,9 @@ class Pipeline:
 
     Args: real / synthetic: PeopleSource; batch_size: global batch size; real_fraction: share of
     real slots (all real without a synthetic source); synthetic_people: 'synthetic' (crops centred on
-    rendered humans only) or 'all'; groups: index lists over the synthetic samples (None: one group
-    of all); num_workers: threads per batch (0: every core); prefetch: batches computed ahead.
+    rendered humans only), 'real' (on the real people of composited images: D_M, D_Style) or 'all';
+    groups: index lists over the synthetic samples (None: one group of all); num_workers: threads per
+    batch (0: every core); prefetch: batches computed ahead.
     """
 
     def __init__(

@@ -22,6 +22,9 @@ from ltsh_jax.sources import PeopleRecord
 _SYNTH_TAG = 2**31 - 1
 
 
+PEOPLE_CHOICES = ("all", "synthetic", "real")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class PersonIndex:
     """The samples of a source (record and person index) with the per-person values groups are made of."""
@@ -34,16 +37,18 @@ class PersonIndex:
 
     @classmethod
     def build(cls, annotations: Sequence[PeopleRecord], people: str = "all") -> PersonIndex:
-        """Every person with a labelled joint ('all') or only the synthetic ones ('synthetic')."""
-        if people not in ("all", "synthetic"):
-            raise ValueError(f"people must be 'all' or 'synthetic', got {people!r}")
+        """Every person with a labelled joint ('all'), only the synthetic ones ('synthetic'), or only the real
+        ones ('real': D_M and D_Style, whose samples are their real people, paper section 5.1)."""
+        if people not in PEOPLE_CHOICES:
+            raise ValueError(f"people must be one of {PEOPLE_CHOICES}, got {people!r}")
         rows = []
         for i, r in enumerate(annotations):
-            keep = r.labelled.any(axis=1) & (r.is_synthetic if people == "synthetic" else True)
+            wanted = {"all": True, "synthetic": r.is_synthetic, "real": ~r.is_synthetic}[people]
+            keep = r.labelled.any(axis=1) & wanted
             for p in np.flatnonzero(keep):
                 rows.append((i, p, r.is_synthetic[p], r.min_distance[p], r.camera_pitch))
         if not rows:
-            raise ValueError(f"no annotated {'synthetic ' if people == 'synthetic' else ''}people in "
+            raise ValueError(f"no annotated {'' if people == 'all' else people + ' '}people in "
                              f"{len(annotations)} image records")  # fmt: skip
         record, person, synthetic, distance, pitch = zip(*rows, strict=True)
         return cls(

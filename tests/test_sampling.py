@@ -37,6 +37,12 @@ def test_every_annotated_person_is_a_sample():
     assert np.isnan(index.camera_pitch[:5]).all() and (index.camera_pitch[5:] == 30.0).all()
     only = PersonIndex.build([_record(5), _record(3, unlabelled=[1], synthetic=[2], pitch=30.0)], "synthetic")
     assert only.record.tolist() == [1] and only.person.tolist() == [2]
+    real = PersonIndex.build([_record(5), _record(3, unlabelled=[1], synthetic=[2], pitch=30.0)], "real")
+    assert list(zip(real.record.tolist(), real.person.tolist(), strict=True)) == pairs[:6]  # all but (1, 2)
+    with pytest.raises(ValueError, match="no annotated real people"):
+        PersonIndex.build([_record(1, synthetic=[0])], "real")
+    with pytest.raises(ValueError, match="people must be one of"):
+        PersonIndex.build([_record(1)], "some")
     with pytest.raises(ValueError, match="no annotated people"):
         PersonIndex.build([_record(2, unlabelled=[0, 1])])
 
