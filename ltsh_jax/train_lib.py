@@ -6,6 +6,8 @@ TensorBoard, progress bar); every `checkpoint_every` steps the state is saved, w
 pipeline's group schedule in its meta.
 Batches are a function of (seed, step, group schedule), so a run killed and resumed from its last
 checkpoint reproduces the uninterrupted run exactly.
+With config.teacher.enabled, a `teacher_loop.TeacherHook` sees every step's batch and metrics, chooses
+the synthetic group every N steps (its records go to metrics.jsonl), and is checkpointed beside the state.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from ltsh_jax import input_pipeline, optim, sharding, sources
+from ltsh_jax import input_pipeline, optim, sharding, sources, teacher_loop
 from ltsh_jax.augment import AugmentParams
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.metrics_writer import MetricsWriter, plot_losses
@@ -94,6 +96,17 @@ def make_batch_source(config: ml_collections.ConfigDict, skeleton: Skeleton) -> 
     return BatchSource(train=train, eval_batches=eval_batches, pipeline=pipeline)
 
 
+def _make_teacher_hook(config, batches: BatchSource, workdir) -> teacher_loop.TeacherHook | None:
+    """The teacher (ltsh_jax/teacher_loop.py) when config.teacher.enabled: checks its config and groups now."""
+    if not config.get("teacher") or not config.teacher.enabled:
+        return None
+    try:
+        return teacher_loop.TeacherHook(config, batches.pipeline, workdir, announce=_announce)
+    except Exception:
+        batches.pipeline.close()
+        raise
+
+
 def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
     """Fresh (or init_from / VGG-initialised) state, replaced by the latest checkpoint when there is one."""
     params = init_params(model, config, rng)
@@ -153,6 +166,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.train.batch_size, mesh)
     batches = make_batch_source(config, skeleton)
+    teacher_hook = _make_teacher_hook(config, batches, workdir)  # None unless config.teacher.enabled
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
@@ -168,6 +182,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     )
     if "input_pipeline" in meta:
         batches.pipeline.restore(meta["input_pipeline"])
+    if teacher_hook is not None:
+        teacher_hook.start(int(meta.get("step", 0)))
     schedule = optim.learning_rate_schedule(config.optim)
     train_step = make_train_step(model, optimizer, config, mesh)
     eval_step = make_eval_step(model, config, mesh)
@@ -182,7 +198,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, num_steps):
-            state, metrics = train_step(state, sharding.global_batch(batches.train(step), mesh))
+            batch = batches.train(step)
+            state, metrics = train_step(state, sharding.global_batch(batch, mesh))
+            if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, batch, metrics)):
+                writer.write(step + 1, teacher_record)
             done, window_steps = step + 1, window_steps + 1
             log_now = done == 1 or done % config.train.log_every == 0 or done == num_steps
             save_now = done % config.train.checkpoint_every == 0 or done == num_steps
@@ -207,6 +226,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 window_start, window_steps = time.perf_counter(), 0
             if save_now:
                 meta = {"step": done, "input_pipeline": batches.pipeline.state()}
+                if teacher_hook is not None:
+                    teacher_hook.save(done)
                 checkpointer.save(done, state.params, state.opt_state, meta)
                 last_good = done
             bar.update(1)
@@ -216,7 +237,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         checkpointer.wait()
         checkpointer.close()
         writer.close()
+        if teacher_hook is not None:
+            teacher_hook.close()
     if is_chief:
         plot_losses(workdir)
+        if teacher_hook is not None:
+            teacher_loop.plot_probs(workdir)
         (workdir / "final_metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
