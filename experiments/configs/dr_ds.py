@@ -16,7 +16,6 @@ def get_config(variant: str = ""):
     check_variant("dr_ds", variant)
     config = base_config()
     finetune_with_synthetic(config, "ltsh_synthetic", people="synthetic", mask_synthetic=False)
-    config.data.synthetic.builder_config = "paper"
     if variant == "tiny":
         make_tiny(config)
     return config

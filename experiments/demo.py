@@ -1,0 +1,169 @@
+"""The demo: the whole system on a fresh machine, with nothing downloaded and no user data.
+
+    python -m experiments.demo --output_dir=demo_output        (what `make demo` runs)
+
+1. Builds the `tiny` synthetic dataset (ltsh_synthetic/tiny: train and a held-out validation split),
+   rendered here from the embedded body model, poses and procedural backgrounds.
+2. Trains a small student twice on it (experiments/configs/demo.py): with the synthetic half of each
+   batch drawn uniformly, and chosen by the adversarial teacher over camera-pitch groups.
+3. Scores both on the held-out split (MPII AP protocol, every annotated person) and writes
+   OUTPUT_DIR/report.md: the table, loss curves, the teacher's probabilities over time, and predicted
+   skeletons on held-out images. Where MPII is built, it says how to reproduce the paper's tables.
+Rerunning continues where a killed run stopped (built data, finished runs and evaluations are reused).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import shutil
+import time
+
+import numpy as np
+from absl import app, flags
+
+from experiments.configs import demo as demo_config
+from ltsh_jax import datasets, teacher_loop, train_lib
+from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
+from ltsh_jax.evaluation import comparison
+from ltsh_jax.metrics_writer import read_metrics
+
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "demo_output", "Where the data, the runs and report.md go.")
+_STEPS = flags.DEFINE_integer("steps", 0, "Student steps per run (0: the demo config's).")
+_EVAL_IMAGES = flags.DEFINE_integer("eval_images", 0, "Score only the first N held-out images (0: all).")
+_MPII_DATA_DIR = flags.DEFINE_string("mpii_data_dir", "~/tensorflow_datasets", "Where a built MPII would be.")
+
+RUNS = (("baseline", "Student, uniform synthetic sampling"), ("teacher", 'Student + adversarial teacher "C"'))
+SYNTHETIC = "ltsh_synthetic/tiny"
+
+
+def build_synthetic(data_dir: pathlib.Path) -> None:
+    """ltsh_synthetic/tiny under data_dir (nothing to do when it is built already)."""
+    from data_builders.build import build  # the builders register on import; only the demo needs them
+
+    start = time.perf_counter()
+    builder = build(SYNTHETIC, data_dir=data_dir)
+    print(f"[demo] {builder.info.full_name}: {builder.info.splits} ({time.perf_counter() - start:.0f} s)")
+
+
+def teacher_movement(workdir: pathlib.Path) -> dict | None:
+    """How far the teacher's P~ moved from uniform: per teacher step, max |P~ - 1/G| and KL(P~ || uniform)."""
+    probs = [np.asarray(r[teacher_loop.PROBS_KEY], np.float64) for r in read_metrics(workdir)
+             if teacher_loop.PROBS_KEY in r]  # fmt: skip
+    if not probs:
+        return None
+    p = np.stack(probs)
+    active = p > 0  # empty groups are masked to probability 0
+    uniform = 1.0 / active.sum(axis=1, keepdims=True)
+    deviation = np.where(active, np.abs(p - uniform), 0).max(axis=1)
+    kl = np.where(active, p * np.log(np.where(active, p, 1) / uniform), 0).sum(axis=1)
+    return {
+        "teacher_steps": len(p),
+        "first": p[0].round(3).tolist(),
+        "last": p[-1].round(3).tolist(),
+        "max_deviation_first": float(deviation[0]),
+        "max_deviation_last": float(deviation[-1]),
+        "max_deviation_peak": float(deviation.max()),
+        "kl_to_uniform_last": float(kl[-1]),
+    }
+
+
+def mpii_hint(data_dir: str) -> str:
+    """How to run the real tables: what the user has (a built MPII or not) and the commands."""
+    try:
+        datasets.load_split("mpii_multiperson", "validation", data_dir)
+        status = f"MPII is built in `{data_dir}`: reproduce the paper's tables with"
+    except (FileNotFoundError, KeyError):
+        status = (
+            f"MPII is not built in `{data_dir}`. Put the MPII images and annotations in a folder (see WORKSPACE.md), "
+            "build it with `python -m data_builders.build mpii_multiperson "
+            f"--data_dir={data_dir} --manual_dir=/path/to/mpii`, then reproduce the paper's tables with"
+        )
+    command = "    python -m experiments.reproduce --table={t} --workdir=runs/table{t} --data_dir={data_dir}"
+    commands = "\n".join(command.format(t=t, data_dir=data_dir) for t in (1, 2, 3))
+    return f"{status}\n\n{commands}\n\n(add `--variant=tiny` for a quick smoke run of each table on a CPU)\n"
+
+
+def write_report(output: pathlib.Path, results: dict, seconds: dict, mpii: str) -> str:
+    """OUTPUT/report.md from the runs' own files (results.json, metrics.jsonl, plots)."""
+    lines = ["# ltsh_jax demo", ""]
+    lines += [
+        "Both students trained on the `tiny` synthetic dataset (rendered on this machine) and were scored on its",
+        "held-out validation split with the MPII AP protocol (PCKh@0.5, every annotated person). The numbers come",
+        "from `*/eval_validation/results.json`; training curves from `*/metrics.jsonl`.",
+        "",
+        comparison.comparison_table([(label, results[key]["table"], None) for key, label in RUNS]),
+    ]
+    for key, label in RUNS:
+        counts = results[key]["counts"]
+        lines.append(f"- {label}: {results[key]['run']['images']} images, {counts['gt_people']} annotated people, "
+                     f"{counts['predicted_people']} predicted; trained in {seconds[key]:.0f} s.")  # fmt: skip
+    lines += ["", "## Loss curves", ""]
+    lines += [f"![{label}]({key}/loss.png)" for key, label in RUNS]
+    movement = teacher_movement(output / "teacher")
+    lines += ["", "## The teacher's probabilities over time", ""]
+    if movement is None:
+        lines.append("The teacher run logged no teacher step.")
+    else:
+        moved = movement["max_deviation_peak"] > 0.02
+        lines += [
+            "![teacher probabilities](teacher/teacher_probs.png)",
+            "",
+            f"{movement['teacher_steps']} teacher steps. P~ at the first step: {movement['first']}; at the last: "
+            f"{movement['last']}. Largest |P~ - uniform| over the run: {movement['max_deviation_peak']:.3f} "
+            f"(at the end {movement['max_deviation_last']:.3f}; KL(P~ || uniform) at the end "
+            f"{movement['kl_to_uniform_last']:.4f}): the teacher "
+            + ("moved away from uniform." if moved else "stayed close to uniform."),
+        ]
+    lines += ["", "## Predicted skeletons on held-out images", ""]
+    for key, label in RUNS:
+        pictures = sorted((output / key / "eval_validation" / "pictures").glob("*.jpg"))[:4]
+        lines.append(f"{label}: " + " ".join(f"![]({p.relative_to(output)})" for p in pictures))
+        lines.append("")
+    lines += ["## The paper's tables", "", mpii]
+    text = "\n".join(lines) + "\n"
+    (output / "report.md").write_text(text)
+    return text
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    output = pathlib.Path(_OUTPUT_DIR.value).resolve()
+    data_dir = output / "tensorflow_datasets"
+    build_synthetic(data_dir)
+    settings = EvalSettings(
+        dataset="ltsh_synthetic", builder_config="tiny", split="validation", data_dir=str(data_dir),
+        scales=(1.0,), flip=True, max_images=_EVAL_IMAGES.value, pictures=4, multi_person_groups=False,
+    )  # fmt: skip
+    results, seconds = {}, {}
+    for key, label in RUNS:
+        config = demo_config.get_config(key)
+        for section in (config.data, config.data.synthetic):
+            section.data_dir = str(data_dir)
+        if _STEPS.value:
+            config.train.num_steps = _STEPS.value
+        run_dir = output / key
+        print(f"[demo] training: {label} ({config.train.num_steps} steps) in {run_dir}")
+        start = time.perf_counter()
+        train_lib.train_and_evaluate(config, run_dir)  # resumes; a finished run only reloads its data
+        seconds[key] = time.perf_counter() - start
+        results_path = run_dir / "eval_validation" / "results.json"
+        previous = json.loads(results_path.read_text()) if results_path.exists() else {}
+        if previous.get("run", {}).get("checkpoint_step") == config.train.num_steps and math.isclose(
+            previous["run"]["settings"]["max_images"], settings.max_images
+        ):
+            results[key] = previous
+        else:
+            print(f"[demo] scoring {label} on the held-out split")
+            results[key] = evaluate_checkpoint(config, run_dir, settings, run_dir / "eval_validation")
+    text = write_report(output, results, seconds, mpii_hint(_MPII_DATA_DIR.value))
+    if (output / "teacher" / "teacher_probs.png").exists():
+        shutil.copyfile(output / "teacher" / "teacher_probs.png", output / "teacher_probs.png")
+    print(text)
+    print(f"[demo] report: {output / 'report.md'}")
+
+
+if __name__ == "__main__":
+    app.run(main)
