@@ -19,7 +19,9 @@ from PIL import Image
 
 from ltsh_jax import annotation_index
 
-BUILD_COMMAND = "python -m data_builders.build {name} --data_dir={data_dir} --manual_dir=<the source files>"
+BUILD_COMMAND = "python -m data_builders.build {name} --data_dir={data_dir}"
+# Datasets made from photographs the user supplies (the others are generated from the embedded assets).
+NEEDS_MANUAL_DIR = ("mpii_multiperson", "ltsh_mixed", "ltsh_stylized")
 
 
 def load_split(
@@ -32,9 +34,10 @@ def load_split(
     """
     data_dir = pathlib.Path(data_dir).expanduser()
     full_name = name if config is None else f"{name}/{config}"
-    not_built = f"dataset {full_name} is not built under {data_dir}; build it with: " + BUILD_COMMAND.format(
-        name=name, data_dir=data_dir
-    )
+    command = BUILD_COMMAND.format(name=full_name, data_dir=data_dir)
+    if name in NEEDS_MANUAL_DIR:
+        command += " --manual_dir=<the MPII folder: images + annotations, see WORKSPACE.md>"
+    not_built = f"dataset {full_name} is not built under {data_dir}; build it with: {command}"
     try:
         builder = tfds.builder(full_name, data_dir=str(data_dir))
     except tfds.core.registered.DatasetNotFoundError:

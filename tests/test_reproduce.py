@@ -41,6 +41,9 @@ def test_a_missing_dataset_names_the_build_command(tmp_path):
     config = reproduce.row_config(tables.D_R_S, "tiny", tmp_path, str(tmp_path / "nothing"))
     with pytest.raises(FileNotFoundError, match="python -m data_builders.build mpii_multiperson"):
         reproduce.check_datasets(config, tables.D_R_S)
+    config = reproduce.row_config(tables.D_S, "tiny", tmp_path, str(tmp_path / "nothing"))
+    with pytest.raises(FileNotFoundError, match=r"build ltsh_synthetic/tiny --data_dir=\S+nothing$"):
+        reproduce.check_datasets(config, tables.D_S)  # generated data: no manual_dir in the command
 
 
 def test_comparison_table_puts_ours_beside_the_paper():
