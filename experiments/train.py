@@ -13,6 +13,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from ltsh_jax import train_lib
+from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (path.py or path.py:variant).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
@@ -25,6 +26,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), read when the first backend starts
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -15,7 +15,8 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from ltsh_jax import losses, sharding, targets
+from ltsh_jax import losses, optim, sharding, targets
+from ltsh_jax.models.conv import resolve_conv_impl
 from ltsh_jax.models.openpose import OpenPose
 from ltsh_jax.skeleton import SKELETONS, Skeleton
 
@@ -49,6 +50,7 @@ def build_model(config: ml_collections.ConfigDict) -> OpenPose:
         width=config.model.width,
         num_stages=config.model.num_stages,
         dtype=DTYPES[config.model.dtype],
+        conv_impl=resolve_conv_impl(config.model.get("conv_impl", "auto")),
     )
 
 
@@ -75,6 +77,7 @@ def batch_targets(batch: dict, config: ml_collections.ConfigDict, skeleton: Skel
         sigma=config.targets.sigma,
         paf_width=config.targets.paf_width,
         mask_synthetic=config.targets.mask_synthetic,
+        synthetic_threshold=config.targets.get("synthetic_threshold", 0.25),
     )
 
 
@@ -83,7 +86,14 @@ def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict) -> Callable
     skeleton = get_skeleton(config)
     size = config.data.input_size
 
+    freeze = config.optim.get("freeze", "")
+
     def loss_fn(params, batch):
+        if freeze:
+            # Frozen layers get no update anyway (optim.freeze); behind stop_gradient XLA also skips
+            # their weight gradients and the backward pass below them (their gradients read as zero).
+            params = jax.tree_util.tree_map(lambda label, p: jax.lax.stop_gradient(p) if label == optim.FROZEN else p,
+                                            optim.frozen_labels(params, freeze), params)
         batch_target = batch_targets(batch, config, skeleton)
         num_joints = losses.count_annotated_joints(batch["people"], (size, size))
         stages = model.apply({"params": params}, normalise_images(batch["image"]))

@@ -27,7 +27,11 @@ of stage{t}/*/conv1 when importing its weights.) Pooling is 'SAME' (ceil, like C
 are ceil(H/8) x ceil(W/8). `width` scales every hidden channel count (not the 3 input channels nor
 the output channels), which makes tiny test and benchmark models.
 
-Init: Flax defaults (LeCun normal kernels, zero biases).
+Init: Flax defaults (LeCun normal kernels, zero biases), the same numbers `nn.Conv` would draw.
+
+`conv_impl` picks how the convolutions are computed (`ltsh_jax.models.conv`): "xla" is plain
+`lax.conv` (GPU/TPU), "gemm" gives the same numbers with gradients that XLA:CPU runs faster. Max
+pooling is reshape + max (same values and gradients as `nn.max_pool`, cheaper to differentiate).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from ltsh_jax.models.conv import conv2d, max_pool_2x2
 
 # (name, output channels, pool 2x2 after this layer), all 3x3; the names of the ImageNet VGG-19 layers.
 VGG_LAYERS: tuple[tuple[str, int, bool], ...] = (
@@ -61,6 +67,23 @@ class StageOutput(NamedTuple):
     heatmaps: jax.Array
 
 
+class Conv(nn.Module):
+    """Stride-1 'SAME' k x k convolution with bias; the parameters and init of `nn.Conv`, computed by `conv2d`."""
+
+    features: int
+    kernel_size: int
+    dtype: Any = jnp.float32
+    impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.impl)
+        return y + bias.astype(self.dtype)
+
+
 def scaled(channels: int, width: float) -> int:
     """A channel count multiplied by the width factor, rounded, at least 1."""
     return max(1, int(round(channels * width)))
@@ -71,16 +94,15 @@ class VGGBackbone(nn.Module):
 
     width: float = 1.0
     dtype: Any = jnp.float32
+    conv_impl: str = "xla"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         layers = [(name, ch, pool) for name, ch, pool in VGG_LAYERS] + [(n, c, False) for n, c in CPM_LAYERS]
         for name, channels, pool in layers:
-            x = nn.Conv(scaled(channels, self.width), (3, 3), padding="SAME", dtype=self.dtype,
-                        param_dtype=jnp.float32, name=name)(x)
-            x = nn.relu(x)
+            x = nn.relu(Conv(scaled(channels, self.width), 3, self.dtype, self.conv_impl, name=name)(x))
             if pool:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+                x = max_pool_2x2(x)
         return x
 
 
@@ -91,15 +113,13 @@ class Branch(nn.Module):
     out_channels: int
     width: float = 1.0
     dtype: Any = jnp.float32
+    conv_impl: str = "xla"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for i, (k, channels) in enumerate(self.hidden, start=1):
-            x = nn.Conv(scaled(channels, self.width), (k, k), padding="SAME", dtype=self.dtype,
-                        param_dtype=jnp.float32, name=f"conv{i}")(x)
-            x = nn.relu(x)
-        return nn.Conv(self.out_channels, (1, 1), dtype=self.dtype, param_dtype=jnp.float32,
-                       name=f"conv{len(self.hidden) + 1}")(x)
+            x = nn.relu(Conv(scaled(channels, self.width), k, self.dtype, self.conv_impl, name=f"conv{i}")(x))
+        return Conv(self.out_channels, 1, self.dtype, self.conv_impl, name=f"conv{len(self.hidden) + 1}")(x)
 
 
 class Stage(nn.Module):
@@ -110,11 +130,13 @@ class Stage(nn.Module):
     num_heatmaps: int
     width: float = 1.0
     dtype: Any = jnp.float32
+    conv_impl: str = "xla"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        pafs = Branch(self.hidden, self.num_pafs, width=self.width, dtype=self.dtype, name="L1")(x)
-        heatmaps = Branch(self.hidden, self.num_heatmaps, width=self.width, dtype=self.dtype, name="L2")(x)
+        kw = dict(width=self.width, dtype=self.dtype, conv_impl=self.conv_impl)
+        pafs = Branch(self.hidden, self.num_pafs, **kw, name="L1")(x)
+        heatmaps = Branch(self.hidden, self.num_heatmaps, **kw, name="L2")(x)
         return pafs, heatmaps
 
 
@@ -127,6 +149,7 @@ class OpenPose(nn.Module):
       width: multiplies every hidden channel count (rounded, >= 1); 1.0 is the paper's model.
       num_stages: number of stages (6 in the paper).
       dtype: compute dtype (float32 or bfloat16); parameters and outputs stay float32.
+      conv_impl: "xla" or "gemm" (`ltsh_jax.models.conv.conv2d`); same numbers, different speed.
     """
 
     num_heatmaps: int = 16
@@ -134,6 +157,7 @@ class OpenPose(nn.Module):
     width: float = 1.0
     num_stages: int = 6
     dtype: Any = jnp.float32
+    conv_impl: str = "xla"
 
     @nn.compact
     def __call__(self, images: jax.Array) -> tuple[StageOutput, ...]:
@@ -142,13 +166,14 @@ class OpenPose(nn.Module):
             raise ValueError(f"num_stages must be >= 1, got {self.num_stages}")
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"images must have shape [B, H, W, 3], got {images.shape}")
-        features = VGGBackbone(width=self.width, dtype=self.dtype, name="backbone")(images.astype(self.dtype))
+        backbone = VGGBackbone(width=self.width, dtype=self.dtype, conv_impl=self.conv_impl, name="backbone")
+        features = backbone(images.astype(self.dtype))
         outputs = []
         x = features
         for t in range(1, self.num_stages + 1):
             hidden = STAGE1_BRANCH if t == 1 else LATER_BRANCH
             stage = Stage(hidden, self.num_pafs, self.num_heatmaps, width=self.width, dtype=self.dtype,
-                          name=f"stage{t}")
+                          conv_impl=self.conv_impl, name=f"stage{t}")
             pafs, heatmaps = stage(x)
             outputs.append(StageOutput(pafs.astype(jnp.float32), heatmaps.astype(jnp.float32)))
             if t < self.num_stages:
