@@ -25,6 +25,7 @@ from absl import app, flags
 
 from experiments.configs import demo as demo_config
 from ltsh_jax import datasets, teacher_loop, train_lib
+from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
 from ltsh_jax.evaluation import comparison
 from ltsh_jax.metrics_writer import read_metrics
@@ -130,6 +131,7 @@ def write_report(output: pathlib.Path, results: dict, seconds: dict, mpii: str) 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), before the first computation
     output = pathlib.Path(_OUTPUT_DIR.value).resolve()
     data_dir = output / "tensorflow_datasets"
     build_synthetic(data_dir)

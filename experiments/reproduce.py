@@ -25,6 +25,7 @@ from absl import app, flags, logging
 from experiments import tables
 from ltsh_jax import datasets, train_lib
 from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
 from ltsh_jax.evaluation import comparison
 
@@ -134,6 +135,7 @@ def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), before the first computation
     settings = EvalSettings(
         dataset=_EVAL_DATASET.value, split=_EVAL_SPLIT.value, data_dir=_DATA_DIR.value,
         scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value,

@@ -28,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.width = 1.0
     config.model.num_stages = 6
     config.model.dtype = "float32"  # or "bfloat16" (compute only; parameters stay float32)
+    config.model.conv_impl = "auto"  # "xla" (lax.conv), "gemm" (faster gradients on CPU), "auto": gemm on CPU
     config.model.vgg_weights = ""  # optional ImageNet VGG-19: an .npz or the Keras notop .h5
 
     config.data = ml_collections.ConfigDict()
@@ -54,7 +55,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.targets = ml_collections.ConfigDict()
     config.targets.sigma = 7.0
     config.targets.paf_width = 1.0
-    config.targets.mask_synthetic = False
+    config.targets.mask_synthetic = False  # "+masks": drop the loss where synthetic humans' targets are
+    config.targets.synthetic_threshold = 0.25  # ... their Gaussians above this, and their PAF limb areas
 
     config.optim = ml_collections.ConfigDict()
     config.optim.learning_rate = 5e-5
@@ -94,6 +96,7 @@ def finetune_with_synthetic(
     config.data.real_fraction = 0.5
     config.data.synthetic.source = "tfds"
     config.data.synthetic.name = dataset
+    config.data.synthetic.builder_config = "paper"  # every synthetic builder's full-size config ("tiny" for tests)
     config.data.synthetic.split = "train"
     config.data.synthetic.data_dir = "~/tensorflow_datasets"
     config.data.synthetic.people = people
