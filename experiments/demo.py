@@ -14,8 +14,6 @@ Rerunning continues where a killed run stopped (built data, finished runs and ev
 
 from __future__ import annotations
 
-import json
-import math
 import pathlib
 import shutil
 import time
@@ -26,7 +24,7 @@ from absl import app, flags
 from experiments.configs import demo as demo_config
 from ltsh_jax import datasets, teacher_loop, train_lib
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
-from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
+from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluation_of
 from ltsh_jax.evaluation import comparison
 from ltsh_jax.metrics_writer import read_metrics
 
@@ -153,15 +151,8 @@ def main(argv):
         start = time.perf_counter()
         train_lib.train_and_evaluate(config, run_dir)  # resumes; a finished run only reloads its data
         seconds[key] = time.perf_counter() - start
-        results_path = run_dir / "eval_validation" / "results.json"
-        previous = json.loads(results_path.read_text()) if results_path.exists() else {}
-        if previous.get("run", {}).get("checkpoint_step") == config.train.num_steps and math.isclose(
-            previous["run"]["settings"]["max_images"], settings.max_images
-        ):
-            results[key] = previous
-        else:
-            print(f"[demo] scoring {label} on the held-out split")
-            results[key] = evaluate_checkpoint(config, run_dir, settings, run_dir / "eval_validation")
+        print(f"[demo] scoring {label} on the held-out split")
+        results[key] = evaluation_of(config, run_dir, settings)
     text = write_report(output, results, seconds, mpii_hint(_MPII_DATA_DIR.value))
     if (output / "teacher" / "teacher_probs.png").exists():
         shutil.copyfile(output / "teacher" / "teacher_probs.png", output / "teacher_probs.png")

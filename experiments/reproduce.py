@@ -15,7 +15,6 @@ anything runs: a missing one stops the run with the command that builds it.
 from __future__ import annotations
 
 import importlib
-import json
 import pathlib
 import shutil
 
@@ -26,7 +25,7 @@ from experiments import tables
 from ltsh_jax import datasets, train_lib
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
-from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
+from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluation_of
 from ltsh_jax.evaluation import comparison
 
 _TABLE = flags.DEFINE_integer("table", None, "Which table of the paper: 1, 2 or 3.")
@@ -77,20 +76,6 @@ def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) 
         checkpointer.close()
 
 
-def evaluation_of(run_dir: pathlib.Path, settings: EvalSettings, config) -> dict:
-    """The run's results JSON, evaluated now unless a finished evaluation of its final checkpoint exists."""
-    output = run_dir / f"eval_{settings.split}"
-    results_path = output / "results.json"
-    if results_path.exists():
-        results = json.loads(results_path.read_text())
-        run = results.get("run", {})
-        if run.get("checkpoint_step") == config.train.num_steps and run.get("settings", {}).get(
-            "max_images"
-        ) == settings.max_images:
-            return results
-    return evaluate_checkpoint(config, run_dir, settings, output)
-
-
 def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant: str, num_steps: int = 0) -> str:
     """Runs what is missing of `table` under workdir and writes its report; returns the Markdown table."""
     rows = tables.rows_to_run(table)
@@ -108,7 +93,7 @@ def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant
         else:
             logging.info("%s: training in %s", row.label, run_dir)
             train_lib.train_and_evaluate(config, run_dir)
-        results[row.key] = evaluation_of(run_dir, settings, config)
+        results[row.key] = evaluation_of(config, run_dir, settings)
 
     shown = tables.TABLES[table]
     markdown = comparison.comparison_table(

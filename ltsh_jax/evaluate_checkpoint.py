@@ -95,3 +95,19 @@ def evaluate_checkpoint(
         drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
         Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
     return results_json
+
+
+def evaluation_of(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, settings: EvalSettings) -> dict:
+    """The results JSON of WORKDIR/eval_SPLIT, evaluated now unless it already scores the run's final
+    checkpoint with the same image limit (so a rerun of a killed table or demo redoes only what is missing)."""
+    output = pathlib.Path(workdir) / f"eval_{settings.split}"
+    results_path = output / "results.json"
+    if results_path.exists():
+        results = json.loads(results_path.read_text())
+        run = results.get("run", {})
+        if (
+            run.get("checkpoint_step") == config.train.num_steps
+            and run.get("settings", {}).get("max_images") == settings.max_images
+        ):
+            return results
+    return evaluate_checkpoint(config, workdir, settings, output)
