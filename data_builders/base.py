@@ -26,10 +26,21 @@ def _serialize_deterministic(self: example_serializer.ExampleSerializer, example
     return self.get_tf_example(example).SerializeToString(deterministic=True)
 
 
+class DeterministicExampleSerializer(example_serializer.ExampleSerializer):
+    """TFDS's serializer with sorted maps. Beam pickles the serializer to its workers: an instance of this
+    importable class keeps serializing deterministically there, in processes the patch below never reaches."""
+
+    serialize_example = _serialize_deterministic
+
+
 @contextlib.contextmanager
 def deterministic_serialization() -> Iterator[None]:
-    """Within the block, TFDS writes every example with protobuf's deterministic (sorted-map) serialization."""
-    with mock.patch.object(example_serializer.ExampleSerializer, "serialize_example", _serialize_deterministic):
+    """Within the block, TFDS writes every example with protobuf's deterministic (sorted-map) serialization:
+    serializers already made are patched, and the ones TFDS makes (plain Writer, BeamWriter) are ours."""
+    with (
+        mock.patch.object(example_serializer.ExampleSerializer, "serialize_example", _serialize_deterministic),
+        mock.patch.object(example_serializer, "ExampleSerializer", DeterministicExampleSerializer),
+    ):
         yield
 
 

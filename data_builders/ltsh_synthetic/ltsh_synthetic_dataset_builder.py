@@ -6,8 +6,9 @@ other, camera pitch ~ U[0, 45] degrees, 640x640, rendered with moderngl/EGL; lab
 and the depth and instance buffers (ltsh_jax.synth.labels). The schema is data_builders.features.
 
 Example `index` of split `split` is generated from SeedSequence([config.seed, SPLIT_IDS[split], index])
-alone, so a rebuild is byte-identical and any subset (a shard, a worker) can be generated on its own.
-Nothing to download: `python -m data_builders.build ltsh_synthetic/tiny --data_dir=DATA`.
+alone, so a rebuild is byte-identical and any subset (a shard, a worker) can be generated on its own: the
+Apache Beam path (beam_generation.py, `--beam` of data_builders/build.py) writes the same records.
+Nothing to download: `python -m data_builders.build ltsh_synthetic/tiny --data_dir=DATA [--beam]`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from data_builders.base import MultiPersonBuilder
 from data_builders.features import NO_GROUP, encode_instance_mask, make_example, multiperson_features
 
 SPLIT_IDS = {"train": 0, "validation": 1}
+PLACEMENT_STATS = ("attempts", "rejected_overlap", "rejected_view", "dropped", "requested")
 JPEG_QUALITY = 95
 
 
@@ -46,7 +48,14 @@ PAPER_TRAIN = 79_780
 
 
 class Builder(MultiPersonBuilder):
-    """D_S generated on the fly (no download); configs tiny (tests, demo), small and paper."""
+    """D_S generated on the fly (no download); configs tiny (tests, demo), small and paper.
+
+    A DownloadConfig with a beam_runner or beam_options builds through Apache Beam (beam_generation.py);
+    without, in this process. Both write the same records.
+    """
+
+    SUPPORTS_BEAM = True  # data_builders/build.py --beam
+    _use_beam = False
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
@@ -67,49 +76,66 @@ class Builder(MultiPersonBuilder):
             metadata=tfds.core.MetadataDict(),
         )
 
-    def _synthesizer(self):
-        from ltsh_jax.synth import backgrounds, scene
-        from ltsh_jax.synth.generate import Synthesizer
-
-        config = self.builder_config
-        scene_config = scene.SceneConfig(
-            width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range)
-        )
-        background = (
-            backgrounds.procedural_background
-            if config.background_dir is None
-            else backgrounds.folder_backgrounds(config.background_dir)
-        )
-        return Synthesizer(scene_config, background=background)
-
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
         config = self.builder_config
         if config.num_train < 1 or config.num_validation < 0:
             raise ValueError(f"ltsh_synthetic/{config.name}: num_train must be >= 1 and num_validation >= 0")
-        self._stats = {"attempts": 0, "rejected_overlap": 0, "rejected_view": 0, "dropped": 0, "requested": 0}
-        splits = {"train": self._generate_examples("train", config.num_train)}
-        if config.num_validation:
-            splits["validation"] = self._generate_examples("validation", config.num_validation)
-        return splits
+        self._stats = dict.fromkeys(PLACEMENT_STATS, 0)
+        sizes = {"train": config.num_train, "validation": config.num_validation}
+        if self._use_beam:  # set by _download_and_prepare from the DownloadConfig: not part of the identity
+            from data_builders.ltsh_synthetic import beam_generation
+
+            return {split: beam_generation.generate_split(config, split, n) for split, n in sizes.items() if n}
+        return {split: self._generate_examples(split, n) for split, n in sizes.items() if n}
 
     def _generate_examples(self, split: str, count: int) -> Iterator[tuple[str, dict]]:
-        synthesizer = self._synthesizer()
+        synthesizer = make_synthesizer(self.builder_config)
         try:
             for index in range(count):
                 key, example, placement = generate_example(synthesizer, self.builder_config.seed, split, index)
-                for name in ("attempts", "rejected_overlap", "rejected_view", "dropped"):
-                    self._stats[name] += getattr(placement, name)
-                self._stats["requested"] += len(placement.kept) + placement.dropped
+                for name, value in placement_counts(placement).items():
+                    self._stats[name] += value
                 yield key, example
         finally:
             synthesizer.renderer.release()
 
+    def _process_pipeline_result(self, pipeline_result) -> None:
+        """Beam path: the placement statistics come back as counters of the pipeline."""
+        from data_builders.ltsh_synthetic import beam_generation
+
+        self._stats = beam_generation.placement_counters(pipeline_result)
+
     def _download_and_prepare(self, dl_manager, download_config) -> None:
+        # A Beam runner or Beam options select the Beam path (data_builders/build.py --beam).
+        self._use_beam = download_config.beam_runner is not None or download_config.beam_options is not None
         result = super()._download_and_prepare(dl_manager, download_config)
         stats = dict(self._stats)
         stats["overlap_rejection_rate"] = stats["rejected_overlap"] / max(stats["attempts"], 1)
         self.info.metadata["placement"] = stats
         return result
+
+
+def make_synthesizer(config: LtshSyntheticConfig):
+    """The Synthesizer of a config (one renderer, i.e. one GL context: release it after use)."""
+    from ltsh_jax.synth import backgrounds, scene
+    from ltsh_jax.synth.generate import Synthesizer
+
+    scene_config = scene.SceneConfig(
+        width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range)
+    )
+    background = (
+        backgrounds.procedural_background
+        if config.background_dir is None
+        else backgrounds.folder_backgrounds(config.background_dir)
+    )
+    return Synthesizer(scene_config, background=background)
+
+
+def placement_counts(placement) -> dict[str, int]:
+    """The placement statistics of one image that a build sums (PLACEMENT_STATS)."""
+    counts = {name: int(getattr(placement, name)) for name in PLACEMENT_STATS if name != "requested"}
+    counts["requested"] = len(placement.kept) + int(placement.dropped)
+    return counts
 
 
 def example_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
