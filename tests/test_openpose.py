@@ -133,6 +133,48 @@ def test_later_stages_read_previous_predictions(tiny):
     assert not np.allclose(out[1].heatmaps, base[1].heatmaps)  # stage 2 sees stage 1's PAFs
 
 
+def reference_forward(params, images, num_stages):
+    """The network written out plainly from the parameter tree: one lax.conv per layer, branch by branch."""
+
+    def conv(x, layer, relu=True):
+        k = layer["kernel"].shape[0]
+        y = jax.lax.conv_general_dilated(x, layer["kernel"], (1, 1), [(k // 2, k // 2)] * 2,
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + layer["bias"]
+        return jax.nn.relu(y) if relu else y
+
+    x = images
+    for name in ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
+                 "conv4_1", "conv4_2", "conv4_3_CPM", "conv4_4_CPM"]:
+        x = conv(x, params["backbone"][name])
+        if name in ("conv1_2", "conv2_2", "conv3_4"):
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
+    features, stage_in, outputs = x, x, []
+    for t in range(1, num_stages + 1):
+        branches = []
+        for branch in ("L1", "L2"):
+            layers = params[f"stage{t}"][branch]
+            y = stage_in
+            for i in range(1, len(layers) + 1):
+                y = conv(y, layers[f"conv{i}"], relu=i < len(layers))
+            branches.append(y)
+        outputs.append(branches)
+        stage_in = jnp.concatenate([features, *branches], axis=-1)
+    return outputs
+
+
+@pytest.mark.parametrize("conv_impl", ["xla", "gemm"])
+def test_matches_a_plain_layer_by_layer_forward(tiny, conv_impl):
+    """Stages run both branches' first convolutions as one; the numbers must be those of separate branches."""
+    _, params = tiny
+    model = OpenPose(width=TINY, num_stages=2, conv_impl=conv_impl)
+    images = jax.random.uniform(jax.random.key(3), (2, 40, 32, 3)) - 0.5
+    outputs = jax.jit(model.apply)({"params": params}, images)
+    expected = jax.jit(reference_forward, static_argnums=2)(params, images, 2)
+    for out, (pafs, heatmaps) in zip(outputs, expected, strict=True):
+        np.testing.assert_allclose(out.pafs, pafs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out.heatmaps, heatmaps, rtol=1e-5, atol=1e-5)
+
+
 def test_bfloat16_compute_matches_float32(tiny):
     f32, params = tiny
     images = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3)) - 0.5
