@@ -10,6 +10,11 @@ round that compiles (compile time printed apart):
   whole-image-smoothing   the same with the smoothing solved on the whole 600 px image.
   no-smooth   the same without the smoothing step (what the smoothing costs is the difference).
   masks       KeypointSegmenter for the real people of the photo (the default segmenter).
+  vgg-level4, vgg-cascade   `full` with the WCT in the features of PhotoWCT's VGG-19 encoder/decoder
+              (ltsh_jax.synth.vgg_features) at relu4_1 only, or the paper's cascade relu4_1 .. relu1_1;
+              random weights (seeded) of the real widths 64, 128, 256, 512: the cost does not depend on
+              the values. `--vgg off|level4|cascade|both` picks them (default both; on 2 CPU cores they
+              take 8-30 s a call, so `--vgg off` for a quick run).
 Figure to reach: full < 2 s per example on the build machine (2 shared CPU cores).
 
 D_M, seconds per render: ltsh_jax.synth.mixed.Mixer.mix over the same photos at their own resolution
@@ -19,7 +24,7 @@ pose with flat colours, where the pose and appearance samplers are not installed
 (the test stick people). Figure: >= 3 renders per second.
 
 Run from the repository root:
-  python -m benchmarks.mixed [--repeats 5] [--mixed anny|anny-rest|stick] [--output out.json]
+  python -m benchmarks.mixed [--repeats 5] [--mixed anny|anny-rest|stick] [--vgg both] [--output out.json]
 """
 
 from __future__ import annotations
@@ -77,6 +82,21 @@ def variants(config: stylize.StylizeConfig) -> dict:
     }
 
 
+def vgg_variants(config: stylize.StylizeConfig, which: str) -> dict:
+    """`full` in VGG feature space (random weights of the real widths): relu4_1 alone and/or the 4-level cascade."""
+    from ltsh_jax.synth import vgg_features  # noqa: PLC0415
+
+    space = vgg_features.VggFeatureSpace
+    params = vgg_features.nest(vgg_features.random_weights(space.shapes(4, cascade=True), seed=0))
+    spaces = {"vgg-level4": space(params, level=4, cascade=False), "vgg-cascade": space(params, level=4, cascade=True)}
+    chosen = {"level4": ["vgg-level4"], "cascade": ["vgg-cascade"], "both": list(spaces), "off": []}[which]
+    return {
+        name: (lambda s, sp=spaces[name]: stylize.stylize(s["content"], s["synthetic"], s["photo"], s["real"], config,
+                                                          feature_space=sp))
+        for name in chosen
+    }  # fmt: skip
+
+
 class RestAnnyPeople:
     """Anny bodies (random shapes, batched JAX forward) in the rest pose with flat random colours.
 
@@ -125,11 +145,12 @@ def mixed_variant(people: str) -> dict:
     return {"dm-render": render, "dm-render+png": lambda s: encode_png(render(s).frame.color)}
 
 
-def run(repeats: int, mixed_people: str | None, folder: pathlib.Path) -> dict:
+def run(repeats: int, mixed_people: str | None, folder: pathlib.Path, vgg: str = "both") -> dict:
     """Medians (s per example) of every variant, timed in interleaved rounds."""
     samples = load_samples(folder)
     config = stylize.StylizeConfig()
     functions = variants(config)
+    functions.update(vgg_variants(config, vgg))
     if mixed_people:
         functions.update(mixed_variant(mixed_people))
     compile_s = {}
@@ -154,6 +175,9 @@ def run(repeats: int, mixed_people: str | None, folder: pathlib.Path) -> dict:
     median = result["median_s"]
     result["smoothing_share"] = 1.0 - median["no-smooth"] / median["full"]
     result["whole_over_window"] = median["whole-image-smoothing"] / median["full"]
+    for name in ("vgg-level4", "vgg-cascade"):
+        if name in median:
+            result[f"{name}_over_pixel"] = median[name] / median["full"]
     if "dm-render" in median:
         result["dm_renders_per_s"] = 1.0 / median["dm-render"]
     return result
@@ -164,10 +188,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mixed", choices=("anny", "anny-rest", "stick"), help="also time D_M renders, these people")
+    parser.add_argument("--vgg", choices=("off", "level4", "cascade", "both"), default="off",
+                        help="also time the transfer in VGG feature space (random weights, real widths; "
+                             "both: 10-20 min on 2 cores)")
     parser.add_argument("--samples", type=pathlib.Path, default=MPII)
     parser.add_argument("--output", type=pathlib.Path)
     args = parser.parse_args()
-    result = run(args.repeats, args.mixed, args.samples)
+    result = run(args.repeats, args.mixed, args.samples, args.vgg)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

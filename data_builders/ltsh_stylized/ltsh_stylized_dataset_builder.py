@@ -10,6 +10,11 @@ synthetic humans are the D_M pixels, unchanged. Labels are D_M's. An example who
 region is too small for colour statistics is bad input: it stops the build, or with on_bad_input="skip"
 it is skipped and counted ("degenerate_region"); so is an image whose user-supplied mask is missing or
 of another size ("bad_person_mask").
+The transfer runs in pixel space by default. With `vgg_weights` (a PhotoWCT encoder/decoder .npz, layout
+and conversion in ltsh_jax.synth.vgg_features; a relative name is looked up in manual_dir, then in the
+working directory) it runs in VGG feature space: `vgg_level` deep, the coarse-to-fine cascade unless
+`vgg_cascade` is False. The weights are checked before any example is made. Config paper_vgg reads
+manual_dir/photo_wct.npz.
 Build: `python -m data_builders.build ltsh_stylized --data_dir=DATA --manual_dir=MPII`.
 """
 
@@ -37,10 +42,29 @@ from data_builders.mpii_multiperson.annotations import ImageAnnotation
 
 @dataclasses.dataclass
 class LtshStylizedConfig(LtshMixedConfig):
-    """The D_M fields, plus masks_dir (real-people masks; None = from keypoints) and the transfer size."""
+    """The D_M fields, plus masks_dir (real-people masks; None = from keypoints), the transfer size, and the
+    VGG feature space: vgg_weights (None = pixel space), vgg_level (1..4), vgg_cascade (levels vgg_level..1)."""
 
     masks_dir: str | None = None
     max_side: int = 600
+    vgg_weights: str | None = None
+    vgg_level: int = 4
+    vgg_cascade: bool = True
+
+
+def resolve_vgg_weights(name: str, manual_dir: pathlib.Path | None) -> pathlib.Path:
+    """The weights file `name`: an absolute (or ~) path as given, a relative one in manual_dir, else the working
+    directory. Raises FileNotFoundError naming every place looked at."""
+    path = pathlib.Path(name).expanduser()
+    tried = [path] if path.is_absolute() or manual_dir is None else [pathlib.Path(manual_dir) / path, path]
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"ltsh_stylized: VGG weights file '{name}' (config field vgg_weights) not found; looked at "
+        + ", ".join(str(c) for c in tried)
+        + ". Convert the PhotoWCT weights as ltsh_jax/synth/vgg_features.py describes, or set vgg_weights=None"
+    )
 
 
 class Builder(MultiPersonBuilder):
@@ -52,6 +76,9 @@ class Builder(MultiPersonBuilder):
         LtshStylizedConfig(name="paper", description="Section 3.4: D_M (paper) stylized at 600 px."),
         LtshStylizedConfig(name="tiny", description="D_M tiny (8 photos x 1 render) stylized.",
                            num_renders=1, max_images=8),
+        LtshStylizedConfig(name="paper_vgg", description="Section 3.4 in PhotoWCT's VGG features "
+                           "(manual_dir/photo_wct.npz, see ltsh_jax.synth.vgg_features).",
+                           vgg_weights="photo_wct.npz"),
     ]  # fmt: skip
     MANUAL_DOWNLOAD_INSTRUCTIONS = mpii.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS
 
@@ -64,12 +91,21 @@ class Builder(MultiPersonBuilder):
         config = self.builder_config
         if config.num_renders < 1:
             raise ValueError(f"ltsh_stylized/{config.name}: num_renders must be >= 1")
+        space = None
+        if config.vgg_weights is not None:  # checked before any example is made
+            from ltsh_jax.synth.vgg_features import VggFeatureSpace  # noqa: PLC0415
+
+            path = resolve_vgg_weights(config.vgg_weights, pathlib.Path(dl_manager.manual_dir))
+            space = VggFeatureSpace.from_file(path, level=config.vgg_level, cascade=config.vgg_cascade)
         images, folders = training_images(pathlib.Path(dl_manager.manual_dir), config, self.report)
         if not images:
             raise ValueError(f"{dl_manager.manual_dir}: no training image left to write\n{self.report.summary()}")
-        return {"train": self._generate_examples(images, folders)}
+        return {"train": self._generate_examples(images, folders, space)}
 
-    def _generate_examples(self, images: list[ImageAnnotation], folders: dict) -> Iterator[tuple[str, dict]]:
+    def _generate_examples(
+        self, images: list[ImageAnnotation], folders: dict, space=None
+    ) -> Iterator[tuple[str, dict]]:
+        """D_Style examples; `space` is the transfer's feature space (None = pixels)."""
         from ltsh_jax.synth import segmenter, stylize  # noqa: PLC0415
         from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
 
@@ -93,8 +129,8 @@ class Builder(MultiPersonBuilder):
                 for render in range(config.num_renders):
                     key, example, result = mixed_example(mixer, image, photo, folders, config.seed, render)
                     try:
-                        styled = stylize.stylize(result.frame.color, result.frame.instance > 0, photo, real,
-                                                 style_config)
+                        frame = result.frame
+                        styled = stylize.stylize(frame.color, frame.instance > 0, photo, real, style_config, space)
                     except stylize.DegenerateRegionError as e:
                         self.report.problem("degenerate_region", f"{key}: {e}; skipping the example")
                         continue

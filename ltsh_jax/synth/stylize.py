@@ -13,15 +13,18 @@ The closed-form method of Li et al. (ECCV 2018), as the paper (section 3.4) uses
    another feature space the whole change is scaled up. Either is added inside the synthetic humans
    only, so every pixel outside them is unchanged, bit for bit, and the render's detail survives.
 
-Features are pixels (RGB in [0, 1]) by default. A `FeatureSpace` with encode/decode (for instance a VGG
-encoder/decoder pair built from weights the user supplies) runs the same WCT in its feature space; no
-such pair ships with the project.
+Features are pixels (RGB in [0, 1]) by default. A `FeatureSpace` with encode/decode runs the same WCT in
+its feature space. A space whose decoder needs more than the features, or that runs several WCTs, is a
+`TransferSpace`: it runs the transfer itself, calling the region WCT that `stylize` hands it on each pair
+of content and style features. PhotoWCT's VGG encoder/decoder pair is one (ltsh_jax.synth.vgg_features:
+its decoder unpools with the encoder's max-pool switches, and it goes coarse to fine, relu4_1 .. relu1_1);
+it is built from weights the user supplies, none ship with the project.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +47,24 @@ class FeatureSpace(Protocol):
 
     def decode(self, features: jax.Array) -> jax.Array:
         """An image [H, W, 3] in [0, 1] from features [h, w, C]."""
+        ...
+
+
+class RegionWct(Protocol):
+    """The masked WCT of one transfer: content features [h, w, C] whose synthetic-human region takes the mean and
+    covariance of the style features' real-human region (both masks resized to the features' grid)."""
+
+    def __call__(self, content: jax.Array, style: jax.Array, eps: float | None = None) -> jax.Array:
+        """The moved content features; eps (default StylizeConfig.wct_eps) regularises the covariances."""
+        ...
+
+
+@runtime_checkable
+class TransferSpace(Protocol):
+    """A feature space that runs the transfer itself: encode, `wct` (once or more), decode to RGB."""
+
+    def transfer(self, content: jax.Array, style: jax.Array, wct: RegionWct) -> jax.Array:
+        """The restyled content image [H, W, 3] from the content [H, W, 3] and style [Hs, Ws, 3] images in [0, 1]."""
         ...
 
 
@@ -186,13 +207,15 @@ def stylize(
     style: np.ndarray,
     style_mask: np.ndarray,
     config: StylizeConfig = StylizeConfig(),
-    feature_space: FeatureSpace | None = None,
+    feature_space: FeatureSpace | TransferSpace | None = None,
 ) -> np.ndarray:
     """The content image (uint8 [H, W, 3]) with its masked region restyled toward the style image's region.
 
     content_mask: [H, W], the synthetic humans (render masks); style_mask: [Hs, Ws], the real humans of
     `style` (uint8 [Hs, Ws, 3]). Pixels outside content_mask are returned unchanged. Raises ValueError on
-    a mask whose size is not its image's and DegenerateRegionError when a region has too few pixels.
+    a mask whose size is not its image's and DegenerateRegionError when a region has too few pixels (at
+    the resolution of any feature grid the WCT runs on). feature_space: where the WCT runs, None = pixels;
+    a FeatureSpace (encode/decode) or a TransferSpace (e.g. vgg_features.VggFeatureSpace).
     """
     content = _check_image(content, "content image")
     style = _check_image(style, "style image")
@@ -203,27 +226,32 @@ def stylize(
     small_shape = fitted_shape(*content.shape[:2], config.max_side)
     small = jnp.asarray(_resize_image(content, small_shape))
     small_style = jnp.asarray(_resize_image(style, fitted_shape(*style.shape[:2], config.max_side)))
-    content_features, style_features = space.encode(small), space.encode(small_style)
-    feature_mask = _features_mask(content_mask, content_features)
-    feature_style_mask = _features_mask(style_mask, style_features)
-    regions = (("synthetic humans (content_mask)", feature_mask), ("real humans (style_mask)", feature_style_mask))
-    for name, mask in regions:
-        if int(mask.sum()) < config.min_region_pixels:
-            raise DegenerateRegionError(
-                f"the {name} region has {int(mask.sum())} pixels at the transfer resolution "
-                f"(fewer than min_region_pixels={config.min_region_pixels})"
-            )
-    moved = masked_wct(content_features, feature_mask, style_features, feature_style_mask, config.wct_eps)
-    result = space.decode(moved)
+
+    def region_wct(content_features: jax.Array, style_features: jax.Array, eps: float | None = None) -> jax.Array:
+        feature_mask = _features_mask(content_mask, content_features)
+        feature_style_mask = _features_mask(style_mask, style_features)
+        regions = (("synthetic humans (content_mask)", feature_mask), ("real humans (style_mask)", feature_style_mask))
+        for name, mask in regions:
+            if int(mask.sum()) < config.min_region_pixels:
+                raise DegenerateRegionError(
+                    f"the {name} region has {int(mask.sum())} pixels at the transfer resolution "
+                    f"{mask.shape[0]}x{mask.shape[1]} (fewer than min_region_pixels={config.min_region_pixels})"
+                )
+        eps = config.wct_eps if eps is None else eps
+        return masked_wct(content_features, feature_mask, style_features, feature_style_mask, eps)
+
+    if isinstance(space, TransferSpace):
+        result = space.transfer(small, small_style, region_wct)
+    else:
+        result = space.decode(region_wct(space.encode(small), space.encode(small_style)))
     if result.shape[:2] != small.shape[:2]:
         raise ValueError(f"the feature space decoded to {result.shape}, expected {small.shape}")
     full = content.astype(np.float32) / 255.0
     if isinstance(space, PixelSpace):
         # The pixel-space WCT is one colour map: apply it at full resolution, so that only the smoothing's
         # correction goes through the resampling (a resampled change would lose the map's effect on detail).
-        matrix, offset = wct_transform(
-            content_features, feature_mask, style_features, feature_style_mask, config.wct_eps
-        )
+        small_mask, small_style_mask = _features_mask(content_mask, small), _features_mask(style_mask, small_style)
+        matrix, offset = wct_transform(small, small_mask, small_style, small_style_mask, config.wct_eps)
         full = np.clip(full @ np.asarray(matrix).T + np.asarray(offset), 0.0, 1.0)
         result = jnp.clip(result, 0.0, 1.0)
         base = result
