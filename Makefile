@@ -38,12 +38,15 @@ $(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps anny==0.6.2
 	@touch $@
 
+# glibc malloc settings for CPU training (ltsh_jax/cpu_flags.py: TUNED_MALLOC_ENV).
+CPU_MALLOC_ENV = $$($(PY) -m ltsh_jax.cpu_flags)
+
 demo: setup-runtime
-	$(PY) -m experiments.demo --output_dir=$(DEMO_DIR)
+	env $(CPU_MALLOC_ENV) $(PY) -m experiments.demo --output_dir=$(DEMO_DIR)
 	@echo "Report: $(DEMO_DIR)/report.md"
 
 smoke: setup
-	$(PY) -m experiments.train --config=experiments/configs/smoke.py \
+	env $(CPU_MALLOC_ENV) $(PY) -m experiments.train --config=experiments/configs/smoke.py \
 	  --config.data.dir=$(SHARED)/data/real_samples/mpii --config.data.annotation_file=test_mpii.json \
 	  --workdir=$(DEMO_DIR)/smoke
 

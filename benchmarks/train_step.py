@@ -43,9 +43,9 @@ thread per core. `ltsh_jax.cpu_flags.CPU_XLA_FLAGS` is appended to XLA_FLAGS unl
 --noxla_cpu_flags: it moves convolutions from YNNPACK to Eigen, which is faster for this network on
 this CPU (tiny, quiet machine: 255 vs 356 ms per step). conv_impl='gemm' (`ltsh_jax/models/conv.py`)
 replaces the weight-gradient convolution, which XLA:CPU runs on a slow path, by one GEMM. Per-variant research timings:
-`benchmarks.jax_variants`. --tuned_malloc re-runs the process with glibc's allocator set to back large
-blocks with transparent huge pages and to keep freed memory (GLIBC_TUNABLES, MALLOC_* below); that
-cuts page faults for both frameworks and is what CPU training should use too.
+`benchmarks.jax_variants`. --tuned_malloc re-runs the process with glibc's allocator set to one arena that
+keeps freed memory (`ltsh_jax.cpu_flags.TUNED_MALLOC_ENV`); that cuts XLA's page faults (PyTorch has
+few either way) and is what `make demo` / `make smoke` train with.
 """
 
 from __future__ import annotations
@@ -64,17 +64,6 @@ IMPLS = ("jax", "jax_xla", "torch", "torch_cl", "torch_compile")
 DEFAULT_STEPS = {"tiny": 20, "paper": 2}
 DEFAULT_ROUNDS = {"tiny": 3, "paper": 2}
 
-# glibc malloc settings for --tuned_malloc (environment, read at process start): large blocks come
-# from the heap with transparent huge pages and freed memory is kept, instead of a fresh mmap (and
-# page faults over all of it) for every large temporary buffer.
-TUNED_MALLOC_ENV = {
-    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
-    "MALLOC_MMAP_MAX_": "0",
-    "MALLOC_TRIM_THRESHOLD_": str(64 << 30),
-    "MALLOC_TOP_PAD_": str(256 << 20),
-}
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -87,7 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch_size", type=int, default=None, help="override the batch size of every config")
     p.add_argument("--dtype", default=None, choices=("float32", "bfloat16"),
                    help="JAX compute dtype (default: float32 on CPU; bfloat16 for paper on GPU/TPU)")
-    p.add_argument("--tuned_malloc", action="store_true", help="re-run with TUNED_MALLOC_ENV set")
+    p.add_argument("--tuned_malloc", action="store_true",
+                   help="re-run with ltsh_jax.cpu_flags.TUNED_MALLOC_ENV set (glibc malloc settings)")
     p.add_argument("--noxla_cpu_flags", action="store_true",
                    help="do not append ltsh_jax.cpu_flags.CPU_XLA_FLAGS to XLA_FLAGS")
     p.add_argument("--peak_tflops", type=float, default=989.0, help="device peak for MFU (H100 bf16 dense: 989)")
@@ -354,6 +344,8 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from ltsh_jax.cpu_flags import TUNED_MALLOC_ENV
+
     if args.tuned_malloc and any(os.environ.get(k) != v for k, v in TUNED_MALLOC_ENV.items()):
         # glibc reads these at start-up only: run again with them set.
         os.execve(sys.executable, [sys.executable, "-m", "benchmarks.train_step", *sys.argv[1:]],

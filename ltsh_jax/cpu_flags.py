@@ -29,3 +29,25 @@ def apply_cpu_xla_flags(environ: dict | None = None) -> str:
     missing = [f for f in CPU_XLA_FLAGS if f.split("=")[0] not in names]
     env["XLA_FLAGS"] = " ".join([current, *missing]).strip()
     return env["XLA_FLAGS"]
+
+
+# glibc malloc settings for CPU training, read from the environment when a process starts (so they
+# are set by whoever starts it: `make demo`/`make smoke`, `python -m ltsh_jax.cpu_flags`, the
+# benchmarks' --tuned_malloc). XLA:CPU allocates every step's temporary buffers afresh from its
+# worker threads; by default glibc serves them from per-thread arenas and by mmap and hands them
+# back when freed, so every step faults the same memory in again: about 17,500 minor page faults
+# per tiny training step on the 2-core build machine (PyTorch: under 200). One arena, no per-block
+# mmap, no trimming and a heap grown 256 MB at a time bring that to about 1,000 and the tiny step
+# from 188 to 172 ms (`python -m benchmarks.train_step --configs=tiny [--tuned_malloc]`, idle).
+# The process then keeps its peak memory.
+TUNED_MALLOC_ENV: dict[str, str] = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_MAX_": "0",
+    "MALLOC_TRIM_THRESHOLD_": str(64 << 30),
+    "MALLOC_TOP_PAD_": str(256 << 20),
+}
+
+
+if __name__ == "__main__":
+    # `env $(python -m ltsh_jax.cpu_flags) python -m experiments.train ...`: the settings as KEY=VALUE words.
+    print(" ".join(f"{key}={value}" for key, value in TUNED_MALLOC_ENV.items()))
