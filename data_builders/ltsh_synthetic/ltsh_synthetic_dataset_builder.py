@@ -31,7 +31,11 @@ JPEG_QUALITY = 95
 
 @dataclasses.dataclass
 class LtshSyntheticConfig(tfds.core.BuilderConfig):
-    """Sizes and generative factors. background_dir: a folder of photos instead of procedural backgrounds."""
+    """Sizes and generative factors.
+
+    background_dir: a folder of photos instead of procedural backgrounds; sun397_dir: a TFDS data_dir
+    holding a prepared `sun397` (array_record) to draw them from instead (not both).
+    """
 
     num_train: int = 64
     num_validation: int = 16
@@ -41,6 +45,7 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     height: int = 640
     pitch_range: tuple[float, float] = (0.0, 45.0)
     background_dir: str | None = None
+    sun397_dir: str | None = None
 
 
 # The paper does not state the size of D_S; we match D_M (15,956 MPII images x 5 renderings).
@@ -123,11 +128,14 @@ def make_synthesizer(config: LtshSyntheticConfig):
     scene_config = scene.SceneConfig(
         width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range)
     )
-    background = (
-        backgrounds.procedural_background
-        if config.background_dir is None
-        else backgrounds.folder_backgrounds(config.background_dir)
-    )
+    if config.background_dir is not None and config.sun397_dir is not None:
+        raise ValueError(f"ltsh_synthetic/{config.name}: set background_dir or sun397_dir, not both")
+    if config.background_dir is not None:
+        background = backgrounds.folder_backgrounds(config.background_dir)
+    elif config.sun397_dir is not None:
+        background = backgrounds.sun397_backgrounds(config.sun397_dir)
+    else:
+        background = backgrounds.procedural_background
     return Synthesizer(scene_config, background=background)
 
 

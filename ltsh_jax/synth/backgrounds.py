@@ -2,9 +2,10 @@
 
 Every source is a callable `source(rng, width, height) -> uint8 [height, width, 3]`, drawing all its
 choices from `rng`, so a scene seed fixes its background. Photos smaller than 512x512 are rejected,
-as in the paper (section 3.2); an optional `reject(image) -> bool` hook drops photos that contain
-people (the paper used Mask-RCNN; plug any detector in). Photos are scaled so that they cover the
-frame, then cropped at a random place.
+as in the paper (section 3.2; TFDS sun397 stores photos downscaled to at most 120,000 pixels, so there
+the rule becomes "TFDS downscaled it": see `sun397_backgrounds`); an optional `reject(image) -> bool` hook
+drops photos that contain people (the paper used Mask-RCNN; plug any detector in). Photos are scaled so
+that they cover the frame, then cropped at a random place.
 """
 
 from __future__ import annotations
@@ -118,12 +119,13 @@ class PhotoBackgrounds:
         name: str,
         reject: RejectHook | None = None,
         min_side: int = MIN_SIDE,
+        min_pixels: int = 0,
         max_tries: int = 100,
     ):
         if count < 1:
             raise ValueError(f"{name}: no background image")
         self._load, self.count, self.name = load, count, name
-        self.reject, self.min_side, self.max_tries = reject, min_side, max_tries
+        self.reject, self.min_side, self.min_pixels, self.max_tries = reject, min_side, min_pixels, max_tries
         self.rejected_small = 0
         self.rejected_by_hook = 0
 
@@ -131,17 +133,18 @@ class PhotoBackgrounds:
         """A random accepted photo, fitted to width x height; ValueError after max_tries rejections in a row."""
         for _ in range(self.max_tries):
             image = self._load(int(rng.integers(self.count)))
-            if min(image.shape[:2]) < self.min_side:
+            h, w = image.shape[:2]
+            if min(h, w) < self.min_side or h * w < self.min_pixels:
                 self.rejected_small += 1
                 continue
             if self.reject is not None and self.reject(image):
                 self.rejected_by_hook += 1
                 continue
             return fit_crop(image, rng, width, height)
+        small = f"{self.min_side}x{self.min_side}" + (f" or {self.min_pixels} pixels" if self.min_pixels else "")
         raise ValueError(
             f"{self.name}: {self.max_tries} background images in a row rejected "
-            f"(smaller than {self.min_side}x{self.min_side}: {self.rejected_small}, "
-            f"by the hook: {self.rejected_by_hook})"
+            f"(smaller than {small}: {self.rejected_small}, by the hook: {self.rejected_by_hook})"
         )
 
 
@@ -157,7 +160,13 @@ def folder_backgrounds(folder: str | pathlib.Path, **kwargs) -> PhotoBackgrounds
 
 
 def sun397_backgrounds(data_dir: str | pathlib.Path, split: str = "train", **kwargs) -> PhotoBackgrounds:
-    """TFDS `sun397` as prepared by the user (array_record, for random access); FileNotFoundError if not built."""
+    """TFDS `sun397` as prepared by the user (array_record, for random access); FileNotFoundError if not built.
+
+    Every registered sun397 config stores photos downscaled to at most `target_pixels` (120,000), so no stored
+    photo is 512x512. The paper's rule then becomes: keep the photos TFDS downscaled (their originals had more
+    than `target_pixels` pixels; the stored ones have about that many), reject the ones stored at their original,
+    smaller size. This is looser than 512x512 (a 640x480 original passes); pass `min_side`/`min_pixels` to override.
+    """
     import tensorflow_datasets as tfds
 
     try:
@@ -166,7 +175,17 @@ def sun397_backgrounds(data_dir: str | pathlib.Path, split: str = "train", **kwa
         raise FileNotFoundError(f"TFDS sun397 not found under {data_dir} ({e})") from None
     if not builder.is_prepared():
         raise FileNotFoundError(f"TFDS sun397 is not prepared under {data_dir}; prepare it with TFDS first")
-    source = builder.as_data_source(split=split)
+    try:
+        source = builder.as_data_source(split=split)
+    except NotImplementedError:  # TFDS's answer for a format without random access (tfrecord, `tfds build`'s default)
+        raise ValueError(
+            f"TFDS sun397 under {data_dir} is stored as {builder.info.file_format.value}, which has no random access; "
+            "prepare it with `tfds build sun397 --file_format=array_record`"
+        ) from None
+    cap = getattr(builder.builder_config, "target_pixels", None)
+    if cap and cap < MIN_SIDE**2:  # see the docstring: cv2 rounding moves a downscaled size by well under 2%
+        kwargs.setdefault("min_side", 0)
+        kwargs.setdefault("min_pixels", int(0.98 * cap))
 
     def load(i: int) -> np.ndarray:
         image = source[i]["image"]
