@@ -142,6 +142,9 @@ def build(config, batch_np, params, patches, options):
 
 
 def main(argv=None):
+    from ltsh_jax.cpu_flags import apply_cpu_xla_flags
+
+    apply_cpu_xla_flags()  # as benchmarks.train_step and the binaries: before the first computation
     from benchmarks import train_step as B
     from ltsh_jax.train_step import build_model, init_params
 
