@@ -97,8 +97,7 @@ def place_near_real_people(
     config: MixConfig,
 ) -> scene.Placement:
     """Places posed humans (body frame, metres) beside the photo's real people, at their scale, without penetration."""
-    placed = scene.Placement(vertices=[], joints=np.zeros((0, *np.shape(joints)[1:])), kept=[])
-    capsules, joint_list = [], []
+    placed = scene.Placement.empty(np.shape(joints)[1:])
     stature = standing_height(joints)
     for index, (body, body_joints) in enumerate(zip(vertices, np.asarray(joints, np.float64), strict=True)):
         body = np.asarray(body, np.float64)
@@ -116,19 +115,10 @@ def place_near_real_people(
             depth = camera.focal * stature[index] / target
             pelvis = _pixel_to_world(camera, pixel, depth)
             rot = _rotation_y(rng.uniform(0, 2 * np.pi))
-            caps = (local_caps[0] @ rot.T + pelvis, local_caps[1] @ rot.T + pelvis, local_caps[2])
-            if any(scene.capsules_overlap(caps, other) for other in capsules):
-                placed.rejected_overlap += 1
-                continue
-            capsules.append(caps)
-            joint_list.append(local_j @ rot.T + pelvis)
-            placed.vertices.append(local_v @ rot.T + pelvis)
-            placed.kept.append(index)
-            break
+            if placed.try_keep(index, local_v, local_j, local_caps, rot, pelvis):
+                break
         else:
             placed.dropped += 1
-    if joint_list:
-        placed.joints = np.stack(joint_list)
     return placed
 
 

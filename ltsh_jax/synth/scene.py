@@ -184,11 +184,32 @@ class Placement:
     rejected_overlap: int = 0
     rejected_view: int = 0
     dropped: int = 0
+    capsules: tuple[np.ndarray, ...] | None = dataclasses.field(default=None, repr=False)  # of every kept body
+
+    @classmethod
+    def empty(cls, joints_shape: tuple[int, ...]) -> Placement:
+        """No human placed yet; joints_shape: the per-human joints shape, e.g. (16, 3)."""
+        return cls(vertices=[], joints=np.zeros((0, *joints_shape)), kept=[])
 
     @property
     def rejection_rate(self) -> float:
         """Fraction of placement attempts rejected because the human would penetrate another."""
         return self.rejected_overlap / max(self.attempts, 1)
+
+    def try_keep(self, index: int, local_vertices: np.ndarray, local_joints: np.ndarray,
+                 local_capsules: tuple[np.ndarray, ...], rotation: np.ndarray, offset: np.ndarray) -> bool:  # fmt: skip
+        """Keeps human `index` moved by x -> x @ rotation.T + offset unless it penetrates a kept one (counted)."""
+        starts, ends, radii = local_capsules
+        capsules = (starts @ rotation.T + offset, ends @ rotation.T + offset, radii)
+        if self.capsules is not None and capsules_overlap(capsules, self.capsules):  # against every kept body at once
+            self.rejected_overlap += 1
+            return False
+        self.capsules = capsules if self.capsules is None else tuple(
+            np.concatenate(pair) for pair in zip(self.capsules, capsules, strict=True))  # fmt: skip
+        self.vertices.append(local_vertices @ rotation.T + offset)
+        self.joints = np.concatenate([self.joints, (local_joints @ rotation.T + offset)[None]])
+        self.kept.append(index)
+        return True
 
 
 def place_humans(
@@ -199,8 +220,7 @@ def place_humans(
     config: SceneConfig,
 ) -> Placement:
     """Places posed humans (body frame: +y up, pelvis over x = z = 0) on the ground in view, without penetration."""
-    placed = Placement(vertices=[], joints=np.zeros((0, *np.shape(joints)[1:])), kept=[])
-    capsules, joint_list = None, []
+    placed = Placement.empty(np.shape(joints)[1:])
     cam = np.asarray(camera.position, np.float64)
     for index, (body, body_joints) in enumerate(zip(vertices, np.asarray(joints, np.float64), strict=True)):
         body = np.asarray(body, np.float64)
@@ -220,26 +240,13 @@ def place_humans(
                 placed.rejected_view += 1
                 continue
             rot = _rotation_y(yaw)
-            world_j = local_j @ rot.T + ground
-            pelvis_px, pelvis_depth = camera.project(world_j[PELVIS])
+            pelvis_px, pelvis_depth = camera.project(local_j[PELVIS] @ rot.T + ground)
             if not (pelvis_depth > camera.near and 0 <= pelvis_px[0] <= camera.width - 1
                     and 0 <= pelvis_px[1] <= camera.height - 1):  # fmt: skip
                 placed.rejected_view += 1
                 continue
-            caps = (local_caps[0] @ rot.T + ground, local_caps[1] @ rot.T + ground, local_caps[2])
-            if capsules is not None and capsules_overlap(caps, capsules):  # against every placed body at once
-                placed.rejected_overlap += 1
-                continue
-            if capsules is None:
-                capsules = caps
-            else:
-                capsules = tuple(np.concatenate(pair) for pair in zip(capsules, caps, strict=True))
-            joint_list.append(world_j)
-            placed.vertices.append(local_v @ rot.T + ground)
-            placed.kept.append(index)
-            break
+            if placed.try_keep(index, local_v, local_j, local_caps, rot, ground):
+                break
         else:
             placed.dropped += 1
-    if joint_list:
-        placed.joints = np.stack(joint_list)
     return placed
