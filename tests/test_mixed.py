@@ -189,3 +189,9 @@ def test_rebuild_is_byte_identical(builds, tmp_path, monkeypatch, name):
     first = pathlib.Path(builds[name + "/builder"].data_dir)
     assert first != pathlib.Path(again.data_dir)
     assert _file_hashes(first) == _file_hashes(pathlib.Path(again.data_dir))
+
+
+@pytest.mark.parametrize("name,config_cls", [("ltsh_mixed", LtshMixedConfig), ("ltsh_stylized", LtshStylizedConfig)])
+def test_no_renders_is_a_clear_error(tmp_path, name, config_cls):
+    with pytest.raises(ValueError, match=rf"{name}/none: num_renders must be >= 1"):
+        build(name, data_dir=tmp_path, manual_dir=REAL, config=config_cls(name="none", num_renders=0))

@@ -72,6 +72,23 @@ def training_images(manual_dir: pathlib.Path, config: LtshMixedConfig, report) -
     return train, {"images_dir": images_dir, "masks_dir": masks_dir}
 
 
+def images_to_render(manual_dir: pathlib.Path, config: LtshMixedConfig, report, dataset: str) -> tuple[list, dict]:
+    """`training_images`, after checking num_renders; ValueError naming `dataset` when no image is left."""
+    if config.num_renders < 1:
+        raise ValueError(f"{dataset}/{config.name}: num_renders must be >= 1")
+    images, folders = training_images(manual_dir, config, report)
+    if not images:
+        raise ValueError(f"{manual_dir}: no training image left to write\n{report.summary()}")
+    return images, folders
+
+
+def make_mixer(config: LtshMixedConfig):
+    """The Mixer of a config (one renderer, i.e. one GL context: release it after use)."""
+    from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
+
+    return Mixer(MixConfig(lam=config.lam))
+
+
 def read_photo(path: pathlib.Path) -> np.ndarray:
     """The photo as uint8 RGB."""
     with Image.open(path) as image:
@@ -125,23 +142,14 @@ class Builder(MultiPersonBuilder):
             features=multiperson_features(), homepage="https://ltsh.is.tue.mpg.de", metadata=tfds.core.MetadataDict()
         )
 
-    def _mixer(self):
-        from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
-
-        return Mixer(MixConfig(lam=self.builder_config.lam))
-
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
-        config = self.builder_config
-        if config.num_renders < 1:
-            raise ValueError(f"ltsh_mixed/{config.name}: num_renders must be >= 1")
-        images, folders = training_images(pathlib.Path(dl_manager.manual_dir), config, self.report)
-        if not images:
-            raise ValueError(f"{dl_manager.manual_dir}: no training image left to write\n{self.report.summary()}")
+        images, folders = images_to_render(pathlib.Path(dl_manager.manual_dir), self.builder_config, self.report,
+                                           "ltsh_mixed")  # fmt: skip
         self._stats = {"attempts": 0, "rejected_overlap": 0, "rejected_view": 0, "dropped": 0, "covered_joints": 0}
         return {"train": self._generate_examples(images, folders)}
 
     def _generate_examples(self, images: list[ImageAnnotation], folders: dict) -> Iterator[tuple[str, dict]]:
-        mixer = self._mixer()
+        mixer = make_mixer(self.builder_config)
         try:
             for image in images:
                 photo = read_photo(folders["images_dir"] / image.name)

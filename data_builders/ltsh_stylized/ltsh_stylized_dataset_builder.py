@@ -32,9 +32,10 @@ from data_builders.features import multiperson_features
 from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
     LtshMixedConfig,
     encode_png,
+    images_to_render,
+    make_mixer,
     mixed_example,
     read_photo,
-    training_images,
 )
 from data_builders.mpii_multiperson import mpii_multiperson_dataset_builder as mpii
 from data_builders.mpii_multiperson.annotations import ImageAnnotation
@@ -89,17 +90,13 @@ class Builder(MultiPersonBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
         config = self.builder_config
-        if config.num_renders < 1:
-            raise ValueError(f"ltsh_stylized/{config.name}: num_renders must be >= 1")
+        images, folders = images_to_render(pathlib.Path(dl_manager.manual_dir), config, self.report, "ltsh_stylized")
         space = None
         if config.vgg_weights is not None:  # checked before any example is made
             from ltsh_jax.synth.vgg_features import VggFeatureSpace  # noqa: PLC0415
 
             path = resolve_vgg_weights(config.vgg_weights, pathlib.Path(dl_manager.manual_dir))
             space = VggFeatureSpace.from_file(path, level=config.vgg_level, cascade=config.vgg_cascade)
-        images, folders = training_images(pathlib.Path(dl_manager.manual_dir), config, self.report)
-        if not images:
-            raise ValueError(f"{dl_manager.manual_dir}: no training image left to write\n{self.report.summary()}")
         return {"train": self._generate_examples(images, folders, space)}
 
     def _generate_examples(
@@ -107,13 +104,12 @@ class Builder(MultiPersonBuilder):
     ) -> Iterator[tuple[str, dict]]:
         """D_Style examples; `space` is the transfer's feature space (None = pixels)."""
         from ltsh_jax.synth import segmenter, stylize  # noqa: PLC0415
-        from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
 
         config = self.builder_config
         segment = (segmenter.KeypointSegmenter() if config.masks_dir is None
                    else segmenter.FolderSegmenter(pathlib.Path(config.masks_dir)))  # fmt: skip
         style_config = stylize.StylizeConfig(max_side=config.max_side)
-        mixer = Mixer(MixConfig(lam=config.lam))
+        mixer = make_mixer(config)
         try:
             for image in images:
                 photo = read_photo(folders["images_dir"] / image.name)
