@@ -12,6 +12,8 @@ import pathlib
 
 import numpy as np
 
+from ltsh_jax import plots
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -83,10 +85,7 @@ def plot_losses(workdir: str | pathlib.Path, keys: tuple[str, ...] = ("loss", "e
     series = {k: v for k, v in series.items() if v}
     if not series:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, points in series.items():
@@ -98,7 +97,4 @@ def plot_losses(workdir: str | pathlib.Path, keys: tuple[str, ...] = ("loss", "e
     ax.grid(alpha=0.3)
     ax.legend()
     path = pathlib.Path(workdir) / "loss.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return plots.save_png(fig, path)

@@ -34,7 +34,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from ltsh_jax import sampling, teacher, teacher_groups
+from ltsh_jax import plots, sampling, teacher, teacher_groups
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.input_pipeline import Pipeline
 from ltsh_jax.metrics_writer import read_metrics
@@ -261,10 +261,7 @@ def plot_probs(workdir: str | pathlib.Path) -> pathlib.Path | None:
     records = [r for r in read_metrics(workdir) if PROBS_KEY in r]
     if not records:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     probs = np.array([r[PROBS_KEY] for r in records], np.float64).T  # [G, T]
     steps = [r["step"] for r in records]
@@ -279,7 +276,4 @@ def plot_probs(workdir: str | pathlib.Path) -> pathlib.Path | None:
     fig.colorbar(image, ax=ax, label="P~")
     ax.legend(loc="upper right", fontsize="small")
     path = pathlib.Path(workdir) / "teacher_probs.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return plots.save_png(fig, path)

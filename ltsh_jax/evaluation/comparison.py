@@ -10,11 +10,8 @@ import math
 import pathlib
 from collections.abc import Mapping, Sequence
 
-from ltsh_jax.evaluation.report import TABLE_COLUMNS
-
-
-def _cell(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+from ltsh_jax import plots
+from ltsh_jax.evaluation.report import TABLE_COLUMNS, format_cell
 
 
 def comparison_table(
@@ -32,10 +29,10 @@ def comparison_table(
         delta = "-"
         if ours is not None and reference is not None and ours.get("mAP") is not None:
             delta = f"{ours['mAP'] - reference['mAP']:+.1f}"
-        ours_cells = [_cell(ours.get(c)) if ours is not None else "not run" for c in TABLE_COLUMNS]
+        ours_cells = [format_cell(ours.get(c)) if ours is not None else "not run" for c in TABLE_COLUMNS]
         lines.append("| " + " | ".join([label, ours_label, *ours_cells, delta]) + " |")
         if reference is not None:
-            reference_cells = [_cell(reference[c]) for c in TABLE_COLUMNS]
+            reference_cells = [format_cell(reference[c]) for c in TABLE_COLUMNS]
             lines.append("| " + " | ".join(["", reference_label, *reference_cells, ""]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -47,10 +44,7 @@ def plot_visibility_comparison(
 
     runs: (label, visibility_bins of the results JSON: [{"range": [lo, hi], "num_people": n, "mAP": ..}]).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     if not runs:
         raise ValueError("no runs to plot")
@@ -67,8 +61,4 @@ def plot_visibility_comparison(
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8)
     ax.set_title(title or "mAP by ratio of visible joints (Figure 6)")
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save_png(fig, path)

@@ -12,6 +12,7 @@ import math
 import pathlib
 from collections.abc import Mapping, Sequence
 
+from ltsh_jax import plots
 from ltsh_jax.evaluation.mpii_ap import MPIIResult
 from ltsh_jax.evaluation.visibility import VisibilityBin
 
@@ -40,21 +41,22 @@ def result_to_json(result: MPIIResult, bins: Sequence[VisibilityBin] | None = No
     return out
 
 
+def format_cell(value: float | None, digits: int = 1) -> str:
+    """A table cell: the value with `digits` decimals, "-" when missing or not finite."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
 def markdown_table(table: Mapping[str, float | None], label: str | None = None, digits: int = 1) -> str:
     """One-row Markdown table of the columns Head .. Ankle, mAP; a first "Model" column when labelled."""
-    cell = lambda v: "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
     head = (["Model"] if label is not None else []) + list(TABLE_COLUMNS)
-    row = ([label] if label is not None else []) + [cell(table.get(c)) for c in TABLE_COLUMNS]
+    row = ([label] if label is not None else []) + [format_cell(table.get(c), digits) for c in TABLE_COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|", "| " + " | ".join(row) + " |"]
     return "\n".join(lines) + "\n"
 
 
 def plot_visibility_bins(bins: Sequence[VisibilityBin], path: str | pathlib.Path, title: str | None = None) -> None:
     """Bar plot of mAP per bin of visible-joint ratio, people per bin under each bar (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     labels = [
@@ -67,8 +69,4 @@ def plot_visibility_bins(bins: Sequence[VisibilityBin], path: str | pathlib.Path
     ax.set_ylabel("mAP (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title or "mAP by ratio of visible joints")
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save_png(fig, path)
