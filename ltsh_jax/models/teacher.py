@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
+from ltsh_jax.models.conv import max_pool_2x2
 from ltsh_jax.models.openpose import VGGBackbone, scaled
 
 HEAD_CONVS: tuple[tuple[str, int], ...] = (("conv5_1", 64), ("conv5_2", 64))
@@ -35,12 +36,12 @@ class TeacherHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+        x = max_pool_2x2(x)
         for name, channels in HEAD_CONVS:
             x = nn.Conv(scaled(channels, self.width), (3, 3), padding="SAME", dtype=self.dtype,
                         param_dtype=jnp.float32, name=name)(x)
             x = nn.relu(x)
-        x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+        x = max_pool_2x2(x)
         x = x.reshape(x.shape[0], -1)
         for name, features in HEAD_FCS:
             x = nn.relu(nn.Dense(scaled(features, self.width), dtype=self.dtype, param_dtype=jnp.float32, name=name)(x))
