@@ -21,7 +21,7 @@ from data_builders.ltsh_mixed import LtshMixedConfig
 from data_builders.ltsh_stylized import LtshStylizedConfig
 from ltsh_jax import datasets
 from ltsh_jax.synth import generate, mixed
-from ltsh_jax.synth.render import RendererUnavailableError, create_context
+from tests.egl import skip_without_egl
 from tests.stick_people import StickPeople
 
 REAL = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "real_samples" / "mpii"
@@ -38,10 +38,7 @@ CONFIGS = {
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     """D_M (5 photos x 2 renders) and D_Style (2 photos x 1 render, transfer at 160 px), decoded, by key."""
-    try:
-        create_context().release()
-    except RendererUnavailableError as e:  # pragma: no cover - machines without EGL
-        pytest.skip(str(e))
+    skip_without_egl()
     out = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(generate, "BodyModelPeople", StickPeople)

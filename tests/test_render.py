@@ -7,17 +7,15 @@ import pytest
 
 from ltsh_jax.synth import render
 from ltsh_jax.synth.camera import Camera
-from ltsh_jax.synth.render import Lighting, Mesh, Renderer, RendererUnavailableError
+from ltsh_jax.synth.render import Lighting, Mesh, RendererUnavailableError
+from tests.egl import renderer_or_skip
 
 SIZE = 64
 
 
 @pytest.fixture(scope="module")
 def renderer():
-    try:
-        r = Renderer(SIZE, SIZE)
-    except RendererUnavailableError as e:  # pragma: no cover - machines without EGL
-        pytest.skip(str(e))
+    r = renderer_or_skip(SIZE, SIZE)
     yield r
     r.release()
 

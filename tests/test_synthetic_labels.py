@@ -8,8 +8,9 @@ import pytest
 from ltsh_jax.synth import labels as L
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.generate import Synthesizer
-from ltsh_jax.synth.render import Mesh, Renderer, RendererUnavailableError
+from ltsh_jax.synth.render import Mesh
 from ltsh_jax.synth.scene import SceneConfig
+from tests.egl import renderer_or_skip
 from tests.stick_people import STANDING, StickPeople, stick_mesh
 
 SIZE = 160
@@ -17,10 +18,7 @@ SIZE = 160
 
 @pytest.fixture(scope="module")
 def renderer():
-    try:
-        r = Renderer(SIZE, SIZE)
-    except RendererUnavailableError as e:  # pragma: no cover - machines without EGL
-        pytest.skip(str(e))
+    r = renderer_or_skip(SIZE, SIZE)
     yield r
     r.release()
 

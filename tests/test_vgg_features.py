@@ -264,13 +264,10 @@ def test_stylized_builder_with_vgg_weights(tmp_path, monkeypatch):
     from data_builders.build import build  # noqa: PLC0415
     from data_builders.ltsh_stylized import LtshStylizedConfig  # noqa: PLC0415
     from ltsh_jax.synth import generate  # noqa: PLC0415
-    from ltsh_jax.synth.render import RendererUnavailableError, create_context  # noqa: PLC0415
+    from tests.egl import skip_without_egl  # noqa: PLC0415
     from tests.stick_people import StickPeople  # noqa: PLC0415
 
-    try:
-        create_context().release()
-    except RendererUnavailableError as e:  # pragma: no cover - machines without EGL
-        pytest.skip(str(e))
+    skip_without_egl()
     monkeypatch.setattr(generate, "BodyModelPeople", StickPeople)
     real = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "real_samples" / "mpii"
     weights = write(tmp_path, vgg_features.random_weights(VggFeatureSpace.shapes(2, True), 5), "vgg.npz")
