@@ -104,22 +104,39 @@ def finetune_with_synthetic(
     config.optim.freeze = FREEZE_FIRST_FOUR
 
 
-def make_tiny(config: ml_collections.ConfigDict, num_steps: int = 100) -> None:
-    """The `tiny` variant of every row: a width/16, 2-stage OpenPose on 64x64 crops that trains on 2 CPU
-    cores in a minute or two (for smoke runs, tests and the demo); synthetic datasets use their `tiny` build."""
-    config.model.width = 0.0625
+def small_student(
+    config: ml_collections.ConfigDict,
+    *,
+    width: float,
+    input_size: int,
+    max_people: int,
+    batch_size: int,
+    num_steps: int,
+    log_every: int,
+    eval_every: int,
+) -> None:
+    """A 2-stage student sized for CPU runs (tiny rows, smoke, demo): Adam for short runs, a checkpoint
+    with every evaluation, and people as large relative to the crop as at the paper's 368 px."""
+    config.model.width = width
     config.model.num_stages = 2
-    config.data.input_size = 64
-    config.data.augment.target_scale = 1.25 * 64 / 368  # people as large relative to the crop as at 368
-    config.data.max_people = 4
+    config.data.input_size = input_size
+    config.data.augment.target_scale = 1.25 * input_size / 368
+    config.data.max_people = max_people
     config.data.eval_batches = 1
     config.optim.learning_rate = 2e-3
     config.optim.b1 = 0.9
-    config.train.batch_size = 4
+    config.train.batch_size = batch_size
     config.train.num_steps = num_steps
-    config.train.log_every = 10
-    config.train.eval_every = 50
-    config.train.checkpoint_every = 50
+    config.train.log_every = log_every
+    config.train.eval_every = eval_every
+    config.train.checkpoint_every = eval_every
+
+
+def make_tiny(config: ml_collections.ConfigDict, num_steps: int = 100) -> None:
+    """The `tiny` variant of every row: a width/16, 2-stage OpenPose on 64x64 crops that trains on 2 CPU
+    cores in a minute or two (for smoke runs, tests and the demo); synthetic datasets use their `tiny` build."""
+    small_student(config, width=0.0625, input_size=64, max_people=4, batch_size=4, num_steps=num_steps,
+                  log_every=10, eval_every=50)  # fmt: skip
     for section in (config.data, config.data.synthetic):
         if section.source == "tfds" and section.name.startswith("ltsh_"):
             section.builder_config = "tiny"
