@@ -1,4 +1,4 @@
-"""Speed of `ltsh_jax.decode.decode` against a plain-loop decoder written the way the reference code is.
+"""Speed of `ltsh_jax.decode.assemble.decode` against a plain-loop decoder written the way the reference code is.
 
 What it measures, per scene (medians; after one warm-up call that compiles, --repeats rounds of 3
 `decode` calls and 1 reference call, interleaved so that load from other processes hits both alike):
@@ -44,13 +44,13 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 
-from ltsh_jax.decode import DecodeParams, decode
-from ltsh_jax.decode_peaks import PLATEAU_RTOL, cubic_weight
-from ltsh_jax.inference import predict_maps, scaled_sizes
+from ltsh_jax.decode.assemble import DecodeParams, decode
+from ltsh_jax.decode.maps import predict_maps, scaled_sizes
+from ltsh_jax.decode.peaks import PLATEAU_RTOL, cubic_weight
 from ltsh_jax.models.openpose import OpenPose, StageOutput
 from ltsh_jax.people import People
 from ltsh_jax.skeleton import CMU_MPI, Skeleton
-from ltsh_jax.targets import build_targets
+from ltsh_jax.train.targets import build_targets
 
 SK = CMU_MPI
 # A standing person about 340 px tall (CMU layout), centred on x = 0, feet at y = 0.

@@ -17,9 +17,9 @@ import numpy as np
 
 from benchmarks.train_step import make_batch
 from experiments.configs import common
-from ltsh_jax import optim
 from ltsh_jax.sharding import make_mesh
-from ltsh_jax.train_step import TrainState, build_model, init_params, make_train_step
+from ltsh_jax.train import optim
+from ltsh_jax.train.step import TrainState, build_model, init_params, make_train_step
 
 
 def shapes(config) -> dict:

@@ -1,7 +1,7 @@
 """Input pipeline speed: augmented person crops per second per host core, against host-side targets.
 
 What it measures, on a built TFDS dataset (mpii_multiperson format), half real and half "synthetic"
-(the same split serves both sides): median crops/s of `ltsh_jax.input_pipeline.Pipeline`
+(the same split serves both sides): median crops/s of `ltsh_jax.data.pipeline.Pipeline`
   device   what training runs: decode, person-centred augmentation, padded people, ignore mask;
            the targets are built later on the accelerator;
   host     the same plus the targets on the host in numpy, as the reference code does (per-person
@@ -40,9 +40,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ltsh_jax import augment, crops, sources
-from ltsh_jax.augment import AugmentParams
-from ltsh_jax.input_pipeline import Pipeline
+from ltsh_jax.data import augment, crops, sources
+from ltsh_jax.data.augment import AugmentParams
+from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.skeleton import CMU_MPI, Skeleton
 
 REAL_SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "shared/data/real_samples/mpii"

@@ -4,7 +4,7 @@ Each variant is a set of monkeypatches (active only while the step is traced) pl
 options (per compilation, so variants that differ in XLA options can share a process). The winners
 of earlier rounds are in the library now (`ltsh_jax/models/conv.py`: reshape max pool, 1x1
 convolutions as dots, the weight-gradient GEMM; frozen layers behind stop_gradient in
-`ltsh_jax/train_step.py`); the patches here switch them off again or try alternatives, e.g.
+`ltsh_jax/train/step.py`); the patches here switch them off again or try alternatives, e.g.
 
   python -m benchmarks.jax_variants --config=tiny --steps=2 --rounds=15 \
       --variants=base,old=window_pool+conv_xla,xla_conv=conv_xla,g_all=gemm_all
@@ -115,8 +115,9 @@ def parse_variant(spec: str):
 
 
 def build(config, batch_np, params, patches, options):
-    from ltsh_jax import optim, sharding
-    from ltsh_jax.train_step import TrainState, build_model, make_loss_fn, make_train_step
+    from ltsh_jax import sharding
+    from ltsh_jax.train import optim
+    from ltsh_jax.train.step import TrainState, build_model, make_loss_fn, make_train_step
 
     mesh = sharding.make_mesh()
     with contextlib.ExitStack() as stack:
@@ -146,7 +147,7 @@ def main(argv=None):
 
     apply_cpu_xla_flags()  # as benchmarks.train_step and the binaries: before the first computation
     from benchmarks import train_step as B
-    from ltsh_jax.train_step import build_model, init_params
+    from ltsh_jax.train.step import build_model, init_params
 
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="tiny")

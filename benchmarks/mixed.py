@@ -129,7 +129,7 @@ def mixed_variant(people: str) -> dict:
     from ltsh_jax.synth.mixed import Mixer  # noqa: PLC0415  (needs moderngl)
 
     if people == "stick":  # test doubles: tubes around the bones, no body model needed
-        from tests.stick_people import StickPeople  # noqa: PLC0415
+        from ltsh_jax.synth.stick_people import StickPeople  # noqa: PLC0415
 
         mixer = Mixer(people=StickPeople())
     elif people == "anny-rest":

@@ -3,7 +3,7 @@
 What it measures, side by side in one process (rounds interleaved: student, teacher, host, student, ...):
   student  one paper-size OpenPose training step (`benchmarks.train_step.make_jax_runner`: the real
            jitted step, width 1, 6 stages, 368x368) on a fixed batch of --batch crops;
-  teacher  one `ltsh_jax.teacher_loop` block step at paper size (the reference architecture, 368x368
+  teacher  one `ltsh_jax.teacher.hook` block step at paper size (the reference architecture, 368x368
            input, --num_groups groups, --hardest_k crops): the KL gradient on the crop behind the
            last choice, the reward-sign transform + Adam update, the forward on the new hardest
            crop(s) and the group draw; it runs once every N student steps;
@@ -58,7 +58,7 @@ def _random_params(shapes, seed: int):
 def make_student(size: str, batch: int, accelerator: bool):
     """(run one student step, config)."""
     from benchmarks import train_step as bench
-    from ltsh_jax.train_step import build_model
+    from ltsh_jax.train.step import build_model
 
     config = bench.make_config(size, accelerator, batch_size=batch)
     model = build_model(config)
@@ -70,18 +70,18 @@ def make_student(size: str, batch: int, accelerator: bool):
 
 def make_teacher(crop: int, input_size: int, width: float, num_groups: int, k: int):
     """(run one teacher block step, the TeacherHook-like consume function's inputs)."""
-    from ltsh_jax import teacher as teacher_lib
-    from ltsh_jax import teacher_loop
     from ltsh_jax.models.teacher import Teacher, init_teacher_params
+    from ltsh_jax.teacher import hook
+    from ltsh_jax.teacher import update as teacher_lib
 
     cfg = ml_collections.ConfigDict(dict(input_size=input_size, alpha=0.01, eps=0.1))
     model = Teacher(num_groups, width=width)
     optimizer = teacher_lib.teacher_optimizer(1e-4, 10)
-    block_step = teacher_loop.make_block_step(model, optimizer, np.ones(num_groups, bool), cfg)
+    block_step = hook.make_block_step(model, optimizer, np.ones(num_groups, bool), cfg)
     params = init_teacher_params(model, input_size, 0)
     crops = np.random.default_rng(1).integers(0, 256, (k, crop, crop, 3), dtype=np.uint8)
     holder = {
-        "state": teacher_loop.TeacherState(params=params, opt_state=optimizer.init(params),
+        "state": hook.TeacherState(params=params, opt_state=optimizer.init(params),
                                            rng=jax.random.PRNGKey(0), group=jnp.int32(0), inputs=jnp.asarray(crops)),
         "loss": 1.0,
     }  # fmt: skip
@@ -96,7 +96,7 @@ def make_teacher(crop: int, input_size: int, width: float, num_groups: int, k: i
 
 def make_host_work(crop: int, batch: int, k: int):
     """One step of the hook's host bookkeeping (lag-1 read of the losses, top-k of the real crops)."""
-    from ltsh_jax.teacher_loop import TeacherHook
+    from ltsh_jax.teacher.hook import TeacherHook
 
     hook = TeacherHook.__new__(TeacherHook)  # only the block accumulators, no pipeline
     hook.k, hook.crop = k, crop

@@ -2,7 +2,7 @@
 
 What it measures: the wall-clock time of one full training step (forward, backward, Adam update)
 on a fixed batch, measured side by side in one process for
-  jax           `ltsh_jax.train_step.make_train_step` as it is: the real jitted step, which also
+  jax           `ltsh_jax.train.step.make_train_step` as it is: the real jitted step, which also
                 builds its targets (heatmaps, PAFs, masks) on device from the batch's keypoints;
                 On CPU that is config.model.conv_impl 'auto' = 'gemm' (`ltsh_jax.models.conv`);
   jax_xla       the same step with config.model.conv_impl='xla' (plain lax.conv everywhere), to
@@ -13,7 +13,7 @@ on a fixed batch, measured side by side in one process for
                 compiler; skipped with a message when it fails).
 All start from the same initial parameters (the JAX init copied into PyTorch), so their first-step
 losses must agree: they are printed as a check that the networks and losses are the same. The
-PyTorch steps get their targets as tensors built once by `ltsh_jax.targets` (they do slightly less
+PyTorch steps get their targets as tensors built once by `ltsh_jax.train.targets` (they do slightly less
 work than the JAX step, which builds them every step); both normalise the uint8 images in the step.
 
 Configurations (from `experiments/configs/common.base_config()`):
@@ -136,7 +136,7 @@ def model_flops_per_image(config) -> float:
     """Forward FLOPs of one crop: 2 * kh * kw * Cin * Cout * H * W summed over the model's convs."""
     import jax
 
-    from ltsh_jax.train_step import build_model
+    from ltsh_jax.train.step import build_model
 
     model = build_model(config)
     size = config.data.input_size
@@ -172,8 +172,9 @@ def make_jax_runner(config, batch_np, params, patches: str = ""):
     import jax
     import numpy as np
 
-    from ltsh_jax import optim, sharding
-    from ltsh_jax.train_step import TrainState, build_model, make_train_step
+    from ltsh_jax import sharding
+    from ltsh_jax.train import optim
+    from ltsh_jax.train.step import TrainState, build_model, make_train_step
 
     mesh = sharding.make_mesh()
     optimizer = optim.make_student_optimizer(config.optim, params)
@@ -211,7 +212,7 @@ def make_torch_runner(config, batch_np, impl: str, params):
     import torch
 
     from benchmarks import torch_openpose
-    from ltsh_jax.train_step import batch_targets, get_skeleton
+    from ltsh_jax.train.step import batch_targets, get_skeleton
 
     skeleton = get_skeleton(config)
     t = jax.device_get(batch_targets(jax.tree_util.tree_map(jax.numpy.asarray, batch_np), config, skeleton))
@@ -257,7 +258,7 @@ def time_steps(run_one, n: int) -> tuple[list[float], int]:
 def bench_config(name: str, args, accelerator: bool) -> dict:
     import jax
 
-    from ltsh_jax.train_step import build_model, init_params
+    from ltsh_jax.train.step import build_model, init_params
 
     config = make_config(name, accelerator, args.batch_size, args.dtype)
     batch_np = make_batch(config)

@@ -5,7 +5,7 @@
     builder = tfds.builder("mpii_multiperson", data_dir=...)
 
 Builders write array_record files (no TensorFlow needed); read them with tfds.data_source or
-ltsh_jax.datasets.load_split. Build with `python -m data_builders.build NAME --data_dir --manual_dir`.
+ltsh_jax.data.splits.load_split. Build with `python -m data_builders.build NAME --data_dir --manual_dir`.
 """
 
 from data_builders.ltsh_mixed import ltsh_mixed_dataset_builder

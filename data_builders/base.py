@@ -1,5 +1,5 @@
 """What every builder of this project shares: array_record output, byte-identical rebuilds, a bad-input flag,
-and an annotation index per split (ltsh_jax.annotation_index) so readers skip the pixels at start-up.
+and an annotation index per split (ltsh_jax.data.annotation_index) so readers skip the pixels at start-up.
 
 TFDS serializes each example as a tf.train.Example proto whose feature map the (upb) protobuf runtime
 writes in a per-process random order, so two builds of the same data differ byte for byte. Builders
@@ -19,7 +19,7 @@ from tensorflow_datasets.core import example_serializer
 from tensorflow_datasets.core.data_sources import array_record
 
 from data_builders.bad_input import BadInputReport
-from ltsh_jax import annotation_index
+from ltsh_jax.data import annotation_index
 
 
 def _serialize_deterministic(self: example_serializer.ExampleSerializer, example: dict) -> bytes:

@@ -12,7 +12,7 @@ An example is an image with all its annotated people. Conventions, shared by eve
 - `people/covered_by_synthetic` [P, 16]: a real person's joint now hidden by a composited synthetic human
   (D_M, D_Style); the keypoint itself keeps its source annotation. False everywhere else.
 - `camera_pitch`: degrees, NaN where unknown (real photos).
-- `image`, `unannotated_mask`, `instance_mask`: encoded bytes, decoded by ltsh_jax.datasets with PIL.
+- `image`, `unannotated_mask`, `instance_mask`: encoded bytes, decoded by ltsh_jax.data.splits with PIL.
   The image keeps the source file's bytes. Masks are PNG (see encode_mask, encode_instance_mask) or
   b"" when the dataset has none for that image.
 Encoded images are raw bytes, not tfds.features.Image: that one needs TensorFlow to encode arrays (masks),

@@ -9,7 +9,7 @@ code and seeds (data_builders.ltsh_mixed / ltsh_stylized), so the rows show what
   python -m experiments.contact_sheet --manual_dir=../shared/data/real_samples/mpii --output=sheet.png \
       [--renders=2] [--max_images=5] [--people=anny|stick]
 
---people=stick uses the test stick figures (tests/stick_people.py) where the Anny body model is not installed.
+--people=stick uses the test stick figures (ltsh_jax/synth/stick_people.py) where the Anny body model is not installed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
     read_photo,
     training_images,
 )
-from ltsh_jax import datasets
+from ltsh_jax.data import splits
 from ltsh_jax.skeleton import CMU_MPI, from_mpii16
 from ltsh_jax.synth import mixed, stylize
 from ltsh_jax.synth.segmenter import KeypointSegmenter
@@ -75,7 +75,7 @@ def rows(manual_dir: pathlib.Path, renders: int, max_images: int, seed: int, peo
                 _, example, result = mixed_example(mixer, image, photo, folders, seed, render)
                 synthetic = result.frame.instance > 0
                 styled = stylize.stylize(result.frame.color, synthetic, photo, real)
-                decoded = datasets.decode_example(example)
+                decoded = splits.decode_example(example)
                 drawn = np.concatenate([decoded.keypoints, decoded.visibility[..., None]], -1)
                 tiles += [
                     skeletons(photo, real_kp),
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> None:
     del argv
     people = None
     if FLAGS.people == "stick":
-        from tests.stick_people import StickPeople  # noqa: PLC0415
+        from ltsh_jax.synth.stick_people import StickPeople  # noqa: PLC0415
 
         people = StickPeople()
     tiles = rows(pathlib.Path(FLAGS.manual_dir), FLAGS.renders, FLAGS.max_images, FLAGS.seed, people)

@@ -22,11 +22,13 @@ import numpy as np
 from absl import app, flags
 
 from experiments.configs import demo as demo_config
-from ltsh_jax import datasets, teacher_loop, train_lib
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
-from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluation_of
+from ltsh_jax.data import splits
 from ltsh_jax.evaluation import comparison
-from ltsh_jax.metrics_writer import read_metrics
+from ltsh_jax.evaluation.run import EvalSettings, evaluation_of
+from ltsh_jax.metrics import read_metrics
+from ltsh_jax.teacher import hook
+from ltsh_jax.train import loop
 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "demo_output", "Where the data, the runs and report.md go.")
 _STEPS = flags.DEFINE_integer("steps", 0, "Student steps per run (0: the demo config's).")
@@ -48,8 +50,8 @@ def build_synthetic(data_dir: pathlib.Path) -> None:
 
 def teacher_movement(workdir: pathlib.Path) -> dict | None:
     """How far the teacher's P~ moved from uniform: per teacher step, max |P~ - 1/G| and KL(P~ || uniform)."""
-    probs = [np.asarray(r[teacher_loop.PROBS_KEY], np.float64) for r in read_metrics(workdir)
-             if teacher_loop.PROBS_KEY in r]  # fmt: skip
+    probs = [np.asarray(r[hook.PROBS_KEY], np.float64) for r in read_metrics(workdir)
+             if hook.PROBS_KEY in r]  # fmt: skip
     if not probs:
         return None
     p = np.stack(probs)
@@ -71,7 +73,7 @@ def teacher_movement(workdir: pathlib.Path) -> dict | None:
 def mpii_hint(data_dir: str) -> str:
     """How to run the real tables: what the user has (a built MPII or not) and the commands."""
     try:
-        datasets.load_split("mpii_multiperson", "validation", data_dir)
+        splits.load_split("mpii_multiperson", "validation", data_dir)
         status = f"MPII is built in `{data_dir}`: reproduce the paper's tables with"
     except (FileNotFoundError, KeyError):
         status = (
@@ -149,7 +151,7 @@ def main(argv):
         run_dir = output / key
         print(f"[demo] training: {label} ({config.train.num_steps} steps) in {run_dir}")
         start = time.perf_counter()
-        train_lib.train_and_evaluate(config, run_dir)  # resumes; a finished run only reloads its data
+        loop.train_and_evaluate(config, run_dir)  # resumes; a finished run only reloads its data
         seconds[key] = time.perf_counter() - start
         print(f"[demo] scoring {label} on the held-out split")
         results[key] = evaluation_of(config, run_dir, settings)

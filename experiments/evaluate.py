@@ -13,8 +13,8 @@ with the predicted skeletons drawn on the first --pictures images.
 from absl import app, flags
 from ml_collections import config_flags
 
-from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluate_checkpoint
 from ltsh_jax.evaluation import report
+from ltsh_jax.evaluation.run import EvalSettings, evaluate_checkpoint
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "The training config of the run (path.py[:variant]).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (its checkpoints/ are read).")

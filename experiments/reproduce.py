@@ -22,11 +22,12 @@ import ml_collections
 from absl import app, flags, logging
 
 from experiments import tables
-from ltsh_jax import datasets, train_lib
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
-from ltsh_jax.evaluate_checkpoint import EvalSettings, evaluation_of
+from ltsh_jax.data import splits
 from ltsh_jax.evaluation import comparison
+from ltsh_jax.evaluation.run import EvalSettings, evaluation_of
+from ltsh_jax.train import loop
 
 _TABLE = flags.DEFINE_integer("table", None, "Which table of the paper: 1, 2 or 3.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "One folder per row is made under it; the tables are written in it.")
@@ -60,7 +61,7 @@ def check_datasets(config: ml_collections.ConfigDict, row: tables.Row) -> None:
             continue
         for split in {section.split, section.get("eval_split") or section.split}:
             try:
-                datasets.load_split(section.name, split, section.data_dir, section.builder_config or None)
+                splits.load_split(section.name, split, section.data_dir, section.builder_config or None)
             except FileNotFoundError as e:
                 raise FileNotFoundError(f"row {row.label} ({what}): {e}") from None
 
@@ -82,7 +83,7 @@ def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant
     configs = {row.key: row_config(row, variant, workdir, settings.data_dir, num_steps) for row in rows}
     for row in rows:  # every dataset first: fail before hours of training, not after
         check_datasets(configs[row.key], row)
-    datasets.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
+    splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
 
     results = {}
     for row in rows:
@@ -92,7 +93,7 @@ def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant
             logging.info("%s: training finished earlier, reused", row.label)
         else:
             logging.info("%s: training in %s", row.label, run_dir)
-            train_lib.train_and_evaluate(config, run_dir)
+            loop.train_and_evaluate(config, run_dir)
         results[row.key] = evaluation_of(config, run_dir, settings)
 
     shown = tables.TABLES[table]

@@ -12,8 +12,8 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from ltsh_jax import train_lib
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
+from ltsh_jax.train import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (path.py or path.py:variant).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
@@ -29,7 +29,7 @@ def main(argv):
     apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), read when the first backend starts
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
-    train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 _SCRIPT = r"""
 import json, jax, numpy as np
 from experiments.configs import smoke
-from ltsh_jax import optim, sharding
+from ltsh_jax import sharding
+from ltsh_jax.train import optim
 from ltsh_jax.people import People
-from ltsh_jax.train_step import TrainState, build_model, init_params, make_train_step
+from ltsh_jax.train.step import TrainState, build_model, init_params, make_train_step
 
 config = smoke.get_config("test")
 size, stride, batch_size = config.data.input_size, config.data.stride, 8

@@ -3,7 +3,7 @@
 Every example is a pure function of (config, split, index) (ltsh_synthetic_dataset_builder.generate_example),
 so a split is `Create(indices) | Reshuffle | ParDo(GenerateExamples)` yielding the plain path's keys and
 examples; TFDS's BeamWriter then hashes the keys with the same salt as the plain Writer and sorts by hash,
-so the records come out in the same order with the same bytes (see tests/test_beam_build.py). The
+so the records come out in the same order with the same bytes (see tests/synth/test_beam_build.py). The
 placement statistics the plain path sums in the builder are Beam counters here (namespace PLACEMENT_NAMESPACE),
 read back from the pipeline result by `placement_counters`.
 

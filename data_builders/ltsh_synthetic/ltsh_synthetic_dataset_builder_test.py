@@ -1,6 +1,6 @@
 """ltsh_synthetic builds: schema and labels read back, byte-identical rebuilds, configs, bad input.
 
-Most tests swap the Anny body model for stick people (tests/stick_people.py) and use small images, so
+Most tests swap the Anny body model for stick people (ltsh_jax/synth/stick_people.py) and use small images, so
 they run in seconds and do not depend on the body model; the last one builds with the real people.
 """
 
@@ -16,9 +16,9 @@ import tensorflow_datasets as tfds
 from data_builders.build import build
 from data_builders.ltsh_synthetic import Builder, LtshSyntheticConfig
 from data_builders.ltsh_synthetic import ltsh_synthetic_dataset_builder as module
-from ltsh_jax import datasets
+from ltsh_jax.data import splits
 from ltsh_jax.synth import generate
-from tests.stick_people import StickPeople
+from ltsh_jax.synth.stick_people import StickPeople
 
 tfds.disable_progress_bar()
 SMALL = {"num_train": 3, "num_validation": 2, "width": 128, "height": 128, "lam": 3.0}
@@ -48,9 +48,9 @@ def test_build_reads_back_with_consistent_labels(stick_people, tmp_path):
     assert builder.info.splits["train"].num_examples == 3 and builder.info.splits["validation"].num_examples == 2
     placement = builder.info.metadata["placement"]
     assert placement["attempts"] >= placement["requested"] >= 5 and 0 <= placement["overlap_rejection_rate"] < 1
-    source = datasets.load_split("ltsh_synthetic", "train", tmp_path, config="t")
+    source = splits.load_split("ltsh_synthetic", "train", tmp_path, config="t")
     for i in range(len(source)):
-        ex = datasets.decode_example(source[i])
+        ex = splits.decode_example(source[i])
         assert ex.image.shape == (128, 128, 3) and 0 <= ex.camera_pitch <= 45
         num = ex.keypoints.shape[0]
         assert num >= 1 and ex.is_synthetic.all() and (ex.group_id == -1).all()
@@ -77,7 +77,7 @@ def test_rebuild_is_byte_identical_and_examples_depend_on_their_seed_only(stick_
     synthesizer.renderer.release()
     built = {
         bytes(r["image/filename"]).decode(): r
-        for r in datasets.load_split("ltsh_synthetic", "train", tmp_path / "a", config="t")
+        for r in splits.load_split("ltsh_synthetic", "train", tmp_path / "a", config="t")
     }
     assert built[key]["image"] == example["image"] and built[key]["instance_mask"] == example["instance_mask"]
     np.testing.assert_array_equal(built[key]["people"]["keypoints"], example["people"]["keypoints"])
@@ -96,5 +96,5 @@ def test_tiny_like_build_with_the_body_model(tmp_path):
         pytest.importorskip(f"ltsh_jax.synth.{name}")
     config = LtshSyntheticConfig(name="t", num_train=2, num_validation=1)
     builder = build("ltsh_synthetic", data_dir=tmp_path, config=config)
-    ex = datasets.decode_example(builder.as_data_source(split="train")[0])
+    ex = splits.decode_example(builder.as_data_source(split="train")[0])
     assert ex.image.shape == (640, 640, 3) and ex.keypoints.shape[0] >= 1

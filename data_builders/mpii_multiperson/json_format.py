@@ -1,7 +1,7 @@
 """Reads MPII annotations in the common JSON format (HRNet's train.json / valid.json, MMPose's files).
 
 Each file is a list of single-person records (`image`, `center`, `scale`, `joints` 16 x [x, y],
-`joints_vis`), parsed with ltsh_jax.mpii_json.parse_record. Coordinates are MPII's 1-based values
+`joints_vis`), parsed with ltsh_jax.data.mpii_folder.parse_record. Coordinates are MPII's 1-based values
 (HRNet and MMPose subtract 1 when loading; so do we). A joint is labelled when its joints_vis flag is
 non-zero and it is not MPII's missing marker [-1, -1]; the format has no occlusion flag, so labelled
 joints count as visible. There are no head boxes (derived from head top and upper neck, see
@@ -28,7 +28,7 @@ from data_builders.mpii_multiperson.annotations import (
     head_box_from_joints,
     keypoints_from_source,
 )
-from ltsh_jax.mpii_json import parse_record
+from ltsh_jax.data.mpii_folder import parse_record
 
 MISSING_JOINT = -1.0  # MPII JSON marks a missing joint [-1, -1]
 

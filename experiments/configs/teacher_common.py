@@ -1,7 +1,7 @@
 """The config.teacher section shared by the teacher rows (teacher_c.py, teacher_md.py, teacher_joint.py).
 
 The teacher rows are D_R + D_S (paper Table 3) with the adversarial teacher choosing the synthetic group
-every N = 20 student steps; see ltsh_jax/teacher_loop.py for what each field drives.
+every N = 20 student steps; see ltsh_jax/teacher/hook.py for what each field drives.
 """
 
 import ml_collections

@@ -1,0 +1,203 @@
+"""Trained student -> people on whole images -> MPII multi-person AP, and every output of an evaluation.
+
+The glue between the network (multi-scale, flip-averaged maps from `assemble.maps`), decoding
+(`assemble.assemble`) and the protocol (`evaluation`). Shared by `experiments/evaluate.py`,
+`experiments/reproduce.py` and the demo, so a table row, a one-off evaluation and the demo report all
+come from the same files: predictions.json and ground_truth.json (MPII annolist format),
+predictions_coco.json, results.json (per-joint AP, the seven-column table, visibility bins), table.md,
+visibility.png and pictures/ with predicted skeletons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from collections.abc import Callable, Iterable, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+from PIL import Image
+
+from ltsh_jax import visualize
+from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.data import splits
+from ltsh_jax.data.splits import MultiPersonExample
+from ltsh_jax.decode import assemble, maps
+from ltsh_jax.evaluation import coco_export, groups, mpii_ap, mpii_json_write, report, visibility
+from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
+from ltsh_jax.skeleton import Skeleton
+from ltsh_jax.train.step import build_model, get_skeleton, init_params
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageResult:
+    """One image's annotated people and what the student found (MPII-16 for scoring, parts for drawing)."""
+
+    ground_truth: GroundTruthImage
+    unscored_people: int  # annotated people without a head box, left out of the ground truth
+    people: assemble.DecodedPeople
+
+
+def ground_truth_of(example: MultiPersonExample) -> tuple[GroundTruthImage, int]:
+    """The example's annotated people as a GroundTruthImage, and how many were dropped for lack of a head box."""
+    keep = np.isfinite(example.head_box).all(axis=1) & (example.visibility > 0).any(axis=1)
+    gt = GroundTruthImage(
+        name=example.filename,
+        keypoints=example.keypoints[keep].astype(np.float64),
+        present=example.visibility[keep] > 0,
+        visible=example.visibility[keep] == 2,
+        head_boxes=example.head_box[keep].astype(np.float64),
+        groups=example.group_id[keep].astype(np.int64),
+    )
+    return gt, int((~keep).sum())
+
+
+def to_prediction(name: str, people: assemble.DecodedPeople) -> PredictionImage:
+    """Decoded people in the evaluation's record."""
+    return PredictionImage(
+        name=name,
+        keypoints=people.keypoints.astype(np.float64),
+        present=people.scores > 0,
+        scores=people.scores.astype(np.float64),
+        person_scores=people.person_scores.astype(np.float64),
+    )
+
+
+def predict_examples(
+    apply_fn: Callable,
+    params,
+    examples: Iterable[MultiPersonExample],
+    *,
+    skeleton: Skeleton,
+    scales: Sequence[float] = (0.7, 1.0, 1.3),
+    flip: bool = True,
+    stride: int = 8,
+    base_size: int = 368,
+    decode_params: assemble.DecodeParams | None = None,
+    total: int | None = None,
+) -> list[ImageResult]:
+    """Runs the student on whole images and decodes its people (a progress bar over images)."""
+    out = []
+    for example in tqdm.tqdm(examples, total=total, desc="predict", unit="image", mininterval=2):
+        heatmaps, pafs = maps.predict_maps(
+            apply_fn, params, example.image, skeleton=skeleton, scales=scales, flip=flip, stride=stride,
+            base_size=base_size,
+        )  # fmt: skip
+        people = assemble.decode(
+            heatmaps, pafs, skeleton=skeleton, input_size=example.image.shape[:2], stride=stride,
+            params=decode_params or assemble.DecodeParams(),
+        )  # fmt: skip
+        out.append(ImageResult(*ground_truth_of(example), people))
+    return out
+
+
+def score(
+    ground_truth: Sequence[GroundTruthImage], predictions: Sequence[PredictionImage], *, multi_person_groups: bool
+) -> tuple[mpii_ap.MPIIResult, list[visibility.VisibilityBin]]:
+    """AP (and the Figure 6 visibility breakdown) of aligned predictions.
+
+    With `multi_person_groups`, only the people of MPII's multi-person groups are scored, with the
+    predictions inside each group's area (the official protocol); otherwise every annotated person.
+    """
+    if multi_person_groups:
+        ground_truth, predictions = groups.restrict_to_groups(ground_truth, predictions)
+        if not ground_truth:
+            raise ValueError(
+                "no annotated person belongs to a multi-person group: score with multi_person_groups=False"
+            )
+    result = mpii_ap.evaluate(ground_truth, predictions)
+    return result, visibility.visibility_bins(result.assignment)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """What to evaluate on and how (the CMU MPII test scales and flip by default)."""
+
+    dataset: str = "mpii_multiperson"
+    split: str = "validation"
+    data_dir: str = "~/tensorflow_datasets"
+    builder_config: str = ""
+    scales: tuple[float, ...] = (0.7, 1.0, 1.3)
+    flip: bool = True
+    max_images: int = 0  # 0: every image of the split
+    pictures: int = 8  # draw the predicted skeletons on this many images
+    multi_person_groups: bool = True  # score only MPII multi-person groups (the official protocol)
+
+
+def evaluate_checkpoint(
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    settings: EvalSettings,
+    output_dir: str | pathlib.Path | None = None,
+) -> dict:
+    """Scores the latest checkpoint of `workdir`; writes the outputs to output_dir and returns the results JSON.
+
+    FileNotFoundError (with the build command) when the dataset is not built, or when the run has no
+    checkpoint yet.
+    """
+    workdir = pathlib.Path(workdir)
+    output = pathlib.Path(output_dir or workdir / f"eval_{settings.split}")
+    source = splits.load_split(
+        settings.dataset, settings.split, settings.data_dir, settings.builder_config or None
+    )
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    step = checkpointer.latest_step()
+    if step is None:
+        checkpointer.close()
+        raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate: train it first")
+    count = len(source) if not settings.max_images else min(settings.max_images, len(source))
+    examples = (splits.decode_example(source[i]) for i in range(count))
+
+    skeleton, model = get_skeleton(config), build_model(config)
+    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
+    checkpointer.close()
+    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
+    results = predict_examples(
+        apply_fn, params, examples, skeleton=skeleton, scales=list(settings.scales), flip=settings.flip,
+        stride=config.data.stride, total=count,
+    )  # fmt: skip
+    gts = [r.ground_truth for r in results]
+    predictions = [to_prediction(r.ground_truth.name, r.people) for r in results]
+    result, bins = score(gts, predictions, multi_person_groups=settings.multi_person_groups)
+
+    output.mkdir(parents=True, exist_ok=True)
+    mpii_json_write.write_json(output / "predictions.json", mpii_json_write.predictions_to_json(predictions))
+    mpii_json_write.write_json(output / "ground_truth.json", mpii_json_write.ground_truth_to_json(gts))
+    mpii_json_write.write_json(output / "predictions_coco.json", coco_export.to_coco_results(predictions))
+    results_json = report.result_to_json(result, bins)
+    results_json["run"] = {
+        "workdir": str(workdir),
+        "checkpoint_step": int(step),
+        "settings": dataclasses.asdict(settings),
+        "images": count,
+        "unscored_people": sum(r.unscored_people for r in results),
+    }
+    (output / "results.json").write_text(json.dumps(results_json, indent=2) + "\n")
+    (output / "table.md").write_text(report.markdown_table(result.table, label=workdir.name) + "\n")
+    report.plot_visibility_bins(bins, output / "visibility.png", title=f"{workdir.name} ({settings.split})")
+    pictures = output / "pictures"
+    pictures.mkdir(exist_ok=True)
+    for i, r in enumerate(results[: settings.pictures]):
+        image = splits.decode_example(source[i]).image
+        drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
+        Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
+    return results_json
+
+
+def evaluation_of(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, settings: EvalSettings) -> dict:
+    """The results JSON of WORKDIR/eval_SPLIT, evaluated now unless it already scores the run's final
+    checkpoint with the same image limit (so a rerun of a killed table or demo redoes only what is missing)."""
+    output = pathlib.Path(workdir) / f"eval_{settings.split}"
+    results_path = output / "results.json"
+    if results_path.exists():
+        results = json.loads(results_path.read_text())
+        run = results.get("run", {})
+        if (
+            run.get("checkpoint_step") == config.train.num_steps
+            and run.get("settings", {}).get("max_images") == settings.max_images
+        ):
+            return results
+    return evaluate_checkpoint(config, workdir, settings, output)

@@ -1,0 +1,138 @@
+"""Groups of synthetic person samples for the teacher: camera pitch "C", minimal distance "mD", or both.
+
+Bin rules (DESIGN section 2, paper section 4):
+  C   num_bins bins spaced linearly over [min(X) + Var(X), max(X) - Var(X)), X = the camera pitch of
+      every synthetic sample, in radians. (In degrees, pitch ~ U[0, 45] has Var = 169 > the range and
+      the interval would be empty; in radians it is [0.05, 0.73), which is the rule's evident intent.)
+  mD  num_bins bins spaced linearly over [0, 640) px (person to its nearest other person).
+  Values outside the interval fall into the end bins (first or last).
+
+Joint grouping (beyond the paper, its stated limitation): the groups are the cells of the product of
+the per-characteristic binnings, group = c * num_bins_mD + m for "C+mD" (row-major over the keys in
+the order given). A product keeps each cell's meaning readable ("steep camera AND crowded") and the
+teacher can still learn a marginal preference, at the cost of more (and some empty) groups.
+
+Empty groups are kept (group ids stay stable) and reported by `Grouping.mask`: the teacher masks
+their logits, never draws them and never penalises them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from ltsh_jax.data.sampling import PersonIndex
+
+MAX_DISTANCE = 640.0  # px: upper end of the mD interval (the synthetic images are 640 x 640)
+KEYS = ("C", "mD")
+
+
+@dataclasses.dataclass(frozen=True)
+class Grouping:
+    """Groups over the synthetic samples: members (index lists into the PersonIndex), sizes and edges."""
+
+    name: str
+    members: tuple[np.ndarray, ...]  # int64 index arrays, one per group (some may be empty)
+    edges: dict[str, np.ndarray]  # key -> float64 [num_bins + 1] bin edges
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.members)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """int64 [G]: samples per group."""
+        return np.array([len(m) for m in self.members], np.int64)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """bool [G]: the group has samples (may be chosen)."""
+        return self.sizes > 0
+
+
+def linear_bins(values: np.ndarray, low: float, high: float, num_bins: int) -> np.ndarray:
+    """int64 bin of each value for num_bins equal bins over [low, high); outside values go to the end bins."""
+    if not high > low:
+        raise ValueError(f"empty bin interval [{low}, {high})")
+    edges = np.linspace(low, high, num_bins + 1)
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, num_bins - 1).astype(np.int64)
+
+
+def _values(index: PersonIndex, key: str) -> np.ndarray:
+    """The per-sample values of a grouping key; ValueError when the dataset lacks them."""
+    if key == "C":
+        values, field = index.camera_pitch.astype(np.float64), "camera_pitch"
+    elif key == "mD":
+        values, field = index.min_distance.astype(np.float64), "min_distance"
+    else:
+        raise ValueError(f"unknown grouping key {key!r}: use one of {KEYS}")
+    missing = ~np.isfinite(values) & ~np.isposinf(values)
+    if missing.all():
+        raise ValueError(f"grouping {key!r} needs {field}, but it is missing (NaN) for all {len(values)} "
+                         "synthetic samples: this dataset does not record it")  # fmt: skip
+    if missing.any():
+        raise ValueError(f"grouping {key!r}: {field} is NaN for {int(missing.sum())} of {len(values)} "
+                         "synthetic samples")  # fmt: skip
+    return values
+
+
+def bin_edges(index: PersonIndex, key: str, num_bins: int) -> np.ndarray:
+    """float64 [num_bins + 1]: the bin edges of `key` over the samples of `index` (rules in the module doc)."""
+    values = _values(index, key)
+    if key == "mD":
+        low, high = 0.0, MAX_DISTANCE
+    else:
+        radians = np.deg2rad(values)
+        spread = float(np.var(radians))
+        low, high = np.rad2deg(radians.min() + spread), np.rad2deg(radians.max() - spread)
+        if not high > low:
+            raise ValueError(f"grouping 'C': camera pitch spans [{values.min():.3g}, {values.max():.3g}] deg, too "
+                             f"narrow for the interval [min + Var, max - Var) (Var = {spread:.3g} rad^2)")  # fmt: skip
+    return np.linspace(low, high, num_bins + 1)
+
+
+def parse_grouping(name: str) -> tuple[str, ...]:
+    """'C' -> ('C',), 'C+mD' -> ('C', 'mD'); ValueError on unknown or repeated keys."""
+    keys = tuple(k.strip() for k in name.split("+"))
+    if not keys or any(k not in KEYS for k in keys) or len(set(keys)) != len(keys):
+        raise ValueError(f"config.teacher.grouping={name!r}: use 'C', 'mD' or a '+'-joined set of them")
+    return keys
+
+
+def make_grouping(index: PersonIndex, name: str, num_bins: int | Sequence[int]) -> Grouping:
+    """Groups of the samples of `index` by `name` ('C', 'mD', 'C+mD'), `num_bins` bins per key.
+
+    ValueError when a key's values are missing, or when fewer than two groups have samples.
+    """
+    keys = parse_grouping(name)
+    bins = [int(num_bins)] * len(keys) if np.ndim(num_bins) == 0 else [int(b) for b in num_bins]
+    if len(bins) != len(keys) or any(b < 1 for b in bins):
+        raise ValueError(f"config.teacher.num_groups={num_bins!r}: need a positive bin count per key of {keys}")
+    if not len(index):
+        raise ValueError("no synthetic samples to group")
+    edges = {k: bin_edges(index, k, b) for k, b in zip(keys, bins, strict=True)}
+    cell = np.zeros(len(index), np.int64)
+    for key, b in zip(keys, bins, strict=True):
+        cell = cell * b + linear_bins(_values(index, key), edges[key][0], edges[key][-1], b)
+    members = tuple(np.flatnonzero(cell == g).astype(np.int64) for g in range(int(np.prod(bins))))
+    grouping = Grouping(name=name, members=members, edges=edges)
+    if grouping.mask.sum() < 2:
+        raise ValueError(f"grouping {name!r} with {bins} bins leaves {int(grouping.mask.sum())} non-empty group(s) "
+                         f"over {len(index)} synthetic samples; the teacher needs at least two")  # fmt: skip
+    return grouping
+
+
+def describe(grouping: Grouping) -> str:
+    """One line per group: id, size and its bin ranges, for the log."""
+    keys = parse_grouping(grouping.name)
+    counts = [len(grouping.edges[k]) - 1 for k in keys]
+    lines = [f"teacher grouping {grouping.name!r}: {grouping.num_groups} groups, "
+             f"{int(grouping.mask.sum())} non-empty, {int(grouping.sizes.sum())} samples"]  # fmt: skip
+    for g, size in enumerate(grouping.sizes):
+        cells = np.unravel_index(g, counts)
+        pairs = zip(keys, cells, strict=True)
+        ranges = ", ".join(f"{k} [{grouping.edges[k][c]:.4g}, {grouping.edges[k][c + 1]:.4g})" for k, c in pairs)
+        lines.append(f"  group {g}: {int(size)} samples, {ranges}")
+    return "\n".join(lines)

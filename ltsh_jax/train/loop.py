@@ -1,0 +1,251 @@
+"""train_and_evaluate(config, workdir): the student's training loop.
+
+Host work per step: take this process's slice of the batch (prefetched by data.pipeline), hand it
+to the one jitted step. Every `log_every` steps the metrics come back to the host (metrics.jsonl,
+TensorBoard, progress bar); every `checkpoint_every` steps the state is saved, with the input
+pipeline's group schedule in its meta.
+Batches are a function of (seed, step, group schedule), so a run killed and resumed from its last
+checkpoint reproduces the uninterrupted run exactly.
+With config.teacher.enabled, a `hook.TeacherHook` sees every step's batch and metrics, chooses
+the synthetic group every N steps (its records go to metrics.jsonl), and is checkpointed beside the state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+
+from ltsh_jax import sharding
+from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.data import sources
+from ltsh_jax.data.augment import AugmentParams
+from ltsh_jax.data.pipeline import Pipeline, batch_for_step
+from ltsh_jax.metrics import MetricsWriter, plot_losses
+from ltsh_jax.models.vgg_weights import load_vgg19_weights
+from ltsh_jax.skeleton import Skeleton
+from ltsh_jax.teacher import hook
+from ltsh_jax.train import optim
+from ltsh_jax.train.step import TrainState, build_model, get_skeleton, init_params, make_eval_step, make_train_step
+
+
+@dataclasses.dataclass
+class BatchSource:
+    """Per-step training batches (this process's slice), a fixed list of held-out batches, the pipeline.
+
+    `pipeline.state()` goes into every checkpoint's meta and is restored on resume (group schedule).
+    """
+
+    train: Callable[[int], dict]
+    eval_batches: Callable[[], list[dict]]
+    pipeline: Pipeline | None = None
+
+
+def augment_params(config: ml_collections.ConfigDict) -> AugmentParams:
+    """AugmentParams from config.data.augment and the crop size."""
+    return AugmentParams(crop_size=config.data.input_size, **config.data.augment.to_dict())
+
+
+def make_batch_source(config: ml_collections.ConfigDict, skeleton: Skeleton) -> BatchSource:
+    """The batches of config.data: the real source (config.data.source 'mpii_json' or 'tfds') and, when
+    config.data.synthetic.source is set, a synthetic one filling 1 - real_fraction of every batch."""
+    data = config.data
+    real = sources.open_source(data, "config.data")
+    synthetic_cfg = data.get("synthetic")
+    synthetic = None
+    if synthetic_cfg is not None and synthetic_cfg.source:
+        synthetic = sources.open_source(synthetic_cfg, "config.data.synthetic")
+    common = dict(
+        batch_size=config.train.batch_size,
+        params=augment_params(config),
+        skeleton=skeleton,
+        max_people=data.max_people,
+        stride=data.stride,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        num_workers=data.get("num_workers", 0),
+    )
+    pipeline = Pipeline(
+        real,
+        synthetic,
+        seed=config.seed,
+        real_fraction=data.get("real_fraction", 0.5),
+        synthetic_people=synthetic_cfg.get("people", "synthetic") if synthetic is not None else "synthetic",
+        prefetch=data.get("prefetch", 2),
+        **common,
+    )
+
+    def train(step: int) -> dict:
+        return batch_for_step(pipeline, step)
+
+    def eval_batches() -> list[dict]:
+        eval_real = real
+        if data.source == "tfds" and data.get("eval_split"):
+            eval_real = sources.TfdsSource.load(data.name, data.eval_split, data.data_dir, data.builder_config or None)
+        held_out = Pipeline(eval_real, None, seed=config.seed + 1, augment=False, prefetch=0, **common)
+        try:
+            return [held_out.batch(i) for i in range(data.eval_batches)]
+        finally:
+            held_out.close()
+
+    return BatchSource(train=train, eval_batches=eval_batches, pipeline=pipeline)
+
+
+def _make_teacher_hook(config, batches: BatchSource, workdir) -> hook.TeacherHook | None:
+    """The teacher (ltsh_jax/teacher/hook.py) when config.teacher.enabled: checks its config and groups now."""
+    if not config.get("teacher") or not config.teacher.enabled:
+        return None
+    try:
+        return hook.TeacherHook(config, batches.pipeline, workdir, announce=_announce)
+    except Exception:
+        batches.pipeline.close()
+        raise
+
+
+def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
+    """Fresh (or init_from / VGG-initialised) state, replaced by the latest checkpoint when there is one."""
+    params = init_params(model, config, rng)
+    if config.model.vgg_weights:
+        params = load_vgg19_weights(params, config.model.vgg_weights)
+    latest = checkpointer.latest_step()
+    if latest is None and config.init_from:
+        params = Checkpointer(pathlib.Path(config.init_from) / "checkpoints").restore_params(params)
+        _announce(f"initialised parameters from {config.init_from}")
+    optimizer = optimizer_factory(params)
+    replicated = sharding.replicated(mesh)
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(optimizer.init(params), replicated)
+    step, meta = 0, {}
+    if latest is not None:
+        params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
+        step = int(meta["step"])
+        _announce(f"resumed from step {step} in {checkpointer.directory}")
+    state = TrainState(
+        step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state
+    )
+    return state, optimizer, meta
+
+
+def _announce(message: str) -> None:
+    """A line for the person watching (chief process only), printed above the progress bar."""
+    if jax.process_index() == 0:
+        tqdm.tqdm.write(message)
+
+
+def _check_finite(loss: float, step: int, last_good: int | None, checkpoint_dir: pathlib.Path) -> None:
+    if not math.isfinite(loss):
+        where = f"step {last_good} in {checkpoint_dir}" if last_good is not None else "none (no checkpoint yet)"
+        raise FloatingPointError(
+            f"the training loss is {loss} at step {step}: stopping. Last good checkpoint: {where}. "
+            "Lower optim.learning_rate or check the data, then rerun the same command to resume."
+        )
+
+
+def _mean_eval_loss(eval_step, params, batches, mesh) -> float:
+    return float(np.mean([float(eval_step(params, sharding.global_batch(b, mesh))) for b in batches]))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+    """Trains the student described by `config`, writing checkpoints and metrics under `workdir`.
+
+    Returns the last metrics record. Resumes from the latest checkpoint in workdir when there is one.
+    """
+    workdir = pathlib.Path(workdir)
+    is_chief = jax.process_index() == 0
+    skeleton = get_skeleton(config)
+    if config.data.input_size % config.data.stride:
+        raise ValueError(
+            f"config.data.input_size={config.data.input_size} is not a multiple of "
+            f"config.data.stride={config.data.stride}"
+        )
+    mesh = sharding.make_mesh()
+    sharding.check_batch_size(config.train.batch_size, mesh)
+    batches = make_batch_source(config, skeleton)
+    teacher_hook = _make_teacher_hook(config, batches, workdir)  # None unless config.teacher.enabled
+    if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+    model = build_model(config)
+    checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
+    state, optimizer, meta = _initial_state(
+        config,
+        model,
+        lambda params: optim.make_student_optimizer(config.optim, params),
+        mesh,
+        checkpointer,
+        jax.random.key(config.seed),
+    )
+    if "input_pipeline" in meta:
+        batches.pipeline.restore(meta["input_pipeline"])
+    if teacher_hook is not None:
+        teacher_hook.start(int(meta.get("step", 0)))
+    schedule = optim.learning_rate_schedule(config.optim)
+    train_step = make_train_step(model, optimizer, config, mesh)
+    eval_step = make_eval_step(model, config, mesh)
+    eval_data = batches.eval_batches() if config.train.eval_every else []
+
+    start = int(state.step)
+    num_steps = config.train.num_steps
+    last_good = checkpointer.latest_step()
+    writer = MetricsWriter(workdir, enabled=is_chief, resume_step=start)
+    record: dict = {}
+    bar = tqdm.tqdm(total=num_steps, initial=start, desc="train", unit="step", disable=not is_chief, mininterval=2)
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        for step in range(start, num_steps):
+            batch = batches.train(step)
+            state, metrics = train_step(state, sharding.global_batch(batch, mesh))
+            if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, batch, metrics)):
+                writer.write(step + 1, teacher_record)
+            done, window_steps = step + 1, window_steps + 1
+            log_now = done == 1 or done % config.train.log_every == 0 or done == num_steps
+            save_now = done % config.train.checkpoint_every == 0 or done == num_steps
+            if log_now or save_now:
+                host = jax.device_get(metrics)
+                _check_finite(float(host["loss"]), done, last_good, checkpointer.directory)
+            if log_now:
+                elapsed = time.perf_counter() - window_start
+                record = {
+                    "loss": host["loss"],
+                    "stage_losses": host["stage_losses"],
+                    "real_loss_per_joint": host["real_loss_per_joint"],
+                    "synthetic_loss_per_joint": host["synthetic_loss_per_joint"],
+                    "grad_norm": host["grad_norm"],
+                    "lr": schedule(step),
+                    "examples_per_sec": window_steps * config.train.batch_size / max(elapsed, 1e-9),
+                }
+                if config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps):
+                    record["eval_loss"] = _mean_eval_loss(eval_step, state.params, eval_data, mesh)
+                record = writer.write(done, record)
+                bar.set_postfix(loss=f"{record['loss']:.4g}")
+                window_start, window_steps = time.perf_counter(), 0
+            if save_now:
+                meta = {"step": done, "input_pipeline": batches.pipeline.state()}
+                if teacher_hook is not None:
+                    teacher_hook.save(done)
+                checkpointer.save(done, state.params, state.opt_state, meta)
+                last_good = done
+            bar.update(1)
+    finally:
+        batches.pipeline.close()
+        bar.close()
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()
+        if teacher_hook is not None:
+            teacher_hook.close()
+    if is_chief:
+        plot_losses(workdir)
+        if teacher_hook is not None:
+            hook.plot_probs(workdir)
+        (workdir / "final_metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

@@ -1,0 +1,114 @@
+"""Tests of ltsh_jax.data.sampling: person samples, real/synthetic slot layout, step plans, the group schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltsh_jax.data.sampling import GroupSchedule, PersonIndex, plan_step, real_slots, sample_indices
+from ltsh_jax.data.sources import PeopleRecord, min_distances
+
+
+def _record(num_people: int, unlabelled=(), synthetic=(), pitch=float("nan")) -> PeopleRecord:
+    rng = np.random.default_rng(num_people)
+    keypoints = rng.uniform(5, 45, (num_people, 16, 2)).astype(np.float32)
+    labelled = np.ones((num_people, 16), bool)
+    labelled[list(unlabelled)] = False
+    is_synthetic = np.zeros(num_people, bool)
+    is_synthetic[list(synthetic)] = True
+    return PeopleRecord(
+        image=b"",
+        keypoints=keypoints,
+        labelled=labelled,
+        centers=keypoints.mean(axis=1),
+        scales=np.full(num_people, 0.5, np.float32),
+        is_synthetic=is_synthetic,
+        min_distance=min_distances(keypoints, labelled),
+        camera_pitch=pitch,
+    )
+
+
+def test_every_annotated_person_is_a_sample():
+    index = PersonIndex.build([_record(5), _record(3, unlabelled=[1], synthetic=[2], pitch=30.0)])
+    assert len(index) == 7
+    pairs = list(zip(index.record.tolist(), index.person.tolist(), strict=True))
+    assert pairs == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0), (1, 2)]
+    assert index.is_synthetic.tolist() == [False] * 6 + [True]
+    assert np.isnan(index.camera_pitch[:5]).all() and (index.camera_pitch[5:] == 30.0).all()
+    only = PersonIndex.build([_record(5), _record(3, unlabelled=[1], synthetic=[2], pitch=30.0)], "synthetic")
+    assert only.record.tolist() == [1] and only.person.tolist() == [2]
+    real = PersonIndex.build([_record(5), _record(3, unlabelled=[1], synthetic=[2], pitch=30.0)], "real")
+    assert list(zip(real.record.tolist(), real.person.tolist(), strict=True)) == pairs[:6]  # all but (1, 2)
+    with pytest.raises(ValueError, match="no annotated real people"):
+        PersonIndex.build([_record(1, synthetic=[0])], "real")
+    with pytest.raises(ValueError, match="people must be one of"):
+        PersonIndex.build([_record(1)], "some")
+    with pytest.raises(ValueError, match="no annotated people"):
+        PersonIndex.build([_record(2, unlabelled=[0, 1])])
+
+
+def test_min_distances_are_between_labelled_joints():
+    keypoints = np.zeros((3, 16, 2), np.float32)
+    keypoints[1] += [3.0, 4.0]
+    keypoints[2] += [100.0, 0.0]
+    labelled = np.ones((3, 16), bool)
+    np.testing.assert_allclose(min_distances(keypoints, labelled), [5.0, 5.0, np.hypot(97, 4)], rtol=1e-6)
+    assert min_distances(keypoints[:1], labelled[:1])[0] == 1e6
+
+
+@pytest.mark.parametrize(
+    "batch_size,fraction,want", [(32, 0.5, 16), (8, 0.25, 2), (6, 1.0, 6), (6, 0.0, 0), (10, 0.3, 3)]
+)
+def test_real_slots_count_and_spread(batch_size, fraction, want):
+    real = real_slots(batch_size, fraction)
+    assert real.sum() == want
+    if fraction == 0.5:  # alternating: every even slice is half real
+        assert all(real[i : i + 2].sum() == 1 for i in range(0, batch_size, 2))
+    with pytest.raises(ValueError, match="real_fraction"):
+        real_slots(4, 1.5)
+
+
+def test_each_epoch_visits_every_real_sample_once():
+    seen = np.concatenate([plan_step(s, seed=5, batch_size=3, real_fraction=1.0, num_real=7,
+                                     synthetic_pool=None).samples for s in range(7)])  # fmt: skip
+    epochs = seen.reshape(3, 7)
+    for order in epochs:
+        assert sorted(order) == list(range(7))
+    assert len({tuple(order) for order in epochs}) > 1  # reshuffled every epoch
+    np.testing.assert_array_equal(sample_indices(7, np.arange(21), 5), seen)
+
+
+def test_plan_draws_synthetic_slots_from_the_pool_only():
+    pool = np.array([3, 8, 9])
+    for step in range(20):
+        plan = plan_step(step, seed=1, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=pool)
+        assert plan.synthetic.sum() == 4
+        assert set(plan.samples[plan.synthetic]) <= {3, 8, 9}
+        assert (plan.samples[~plan.synthetic] < 5).all()
+    a = plan_step(4, seed=1, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=pool)
+    b = plan_step(4, seed=1, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=pool)
+    np.testing.assert_array_equal(a.samples, b.samples)
+    with pytest.raises(ValueError, match="no samples"):
+        plan_step(0, seed=1, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=np.array([], np.int64))
+
+
+def test_process_plans_are_slices_of_the_global_plan():
+    kwargs = dict(seed=2, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=np.arange(4))
+    whole = plan_step(3, **kwargs)
+    parts = [plan_step(3, process_index=i, process_count=4, **kwargs) for i in range(4)]
+    for field in ("slots", "synthetic", "samples"):
+        np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in parts]), getattr(whole, field))
+    with pytest.raises(ValueError, match="multiple of process_count"):
+        plan_step(0, process_count=3, **kwargs)
+    with pytest.raises(ValueError, match="process_index 4"):
+        plan_step(0, process_index=4, process_count=4, **kwargs)
+
+
+def test_group_schedule():
+    schedule = GroupSchedule([(0, None)])
+    schedule.set(2, 10)
+    schedule.set(5, 20)
+    assert [schedule.group_at(s) for s in (0, 9, 10, 19, 20, 1000)] == [None, None, 2, 2, 5, 5]
+    schedule.set(1, 15)  # a new choice replaces everything from its step on
+    assert schedule.to_json() == [[0, None], [10, 2], [15, 1]]
+    assert GroupSchedule.from_json(schedule.to_json()).entries == schedule.entries

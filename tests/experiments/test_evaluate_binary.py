@@ -1,0 +1,72 @@
+"""experiments.evaluate end to end: a checkpoint and a TFDS split in; predictions, table and pictures out.
+
+The network is a barely trained tiny model, so the AP itself is not the point: the test checks that
+the written table is what the standalone MPII evaluator computes from the written JSON files.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from data_builders.build import build
+from experiments.configs import smoke
+from ltsh_jax.train import loop
+from tests.paths import REPO
+
+MPII_SAMPLES = REPO.parent / "shared" / "data" / "real_samples" / "mpii"
+DUMMY_JSON = REPO / "data_builders" / "mpii_multiperson" / "dummy_data" / "json"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    config = smoke.get_config("test")
+    config.data.dir, config.data.annotation_file = str(MPII_SAMPLES), "test_mpii.json"
+    config.train.num_steps = 3
+    loop.train_and_evaluate(config, workdir)
+    return workdir
+
+
+def test_evaluate_writes_consistent_outputs(trained_run, tmp_path):
+    data_dir = tmp_path / "tfds"
+    build("mpii_multiperson", data_dir=data_dir, manual_dir=DUMMY_JSON)
+    output = tmp_path / "eval"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "experiments.evaluate", "--config=experiments/configs/smoke.py:test",
+            f"--workdir={trained_run}", f"--data_dir={data_dir}", "--split=validation", f"--output_dir={output}",
+            "--scales=1.0", "--noflip", "--pictures=2",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    for name in ("predictions.json", "ground_truth.json", "predictions_coco.json", "results.json", "table.md"):
+        assert (output / name).stat().st_size > 0, name
+    assert len(list((output / "pictures").glob("*.jpg"))) == 2
+    written = json.loads((output / "results.json").read_text())
+    assert set(written["table"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "mAP"}
+
+    recomputed = tmp_path / "recomputed.json"
+    check = subprocess.run(
+        [
+            sys.executable, "-m", "ltsh_jax.evaluation.mpii", f"--annotations={output / 'ground_truth.json'}",
+            f"--predictions={output / 'predictions.json'}", f"--output={recomputed}", "--groups", "all",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert json.loads(recomputed.read_text())["table"] == written["table"]
+
+
+def test_evaluate_names_the_build_command_when_the_dataset_is_missing(trained_run, tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "experiments.evaluate", "--config=experiments/configs/smoke.py:test",
+            f"--workdir={trained_run}", f"--data_dir={tmp_path / 'nothing'}",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "python -m data_builders.build mpii_multiperson" in run.stderr

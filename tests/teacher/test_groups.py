@@ -1,0 +1,79 @@
+"""Tests of ltsh_jax.teacher.groups: bins hand-computed for C, mD and C+mD, empty groups masked, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltsh_jax.data.sampling import PersonIndex
+from ltsh_jax.teacher import groups
+
+
+def _index(pitch, distance) -> PersonIndex:
+    n = len(pitch)
+    return PersonIndex(
+        record=np.arange(n, dtype=np.int64),
+        person=np.zeros(n, np.int64),
+        is_synthetic=np.ones(n, bool),
+        min_distance=np.asarray(distance, np.float32),
+        camera_pitch=np.asarray(pitch, np.float32),
+    )
+
+
+def test_min_distance_bins_are_64_px_wide_over_0_640():
+    distance = [0.0, 63.9, 64.0, 300.0, 639.0, 640.0, 1e6]
+    grouping = groups.make_grouping(_index([0.0] * 7, distance), "mD", 10)
+    np.testing.assert_allclose(grouping.edges["mD"], np.arange(11) * 64.0)
+    # 0 and 63.9 -> bin 0; 64 -> 1; 300 -> 4; 639, 640 and the alone value 1e6 -> last bin 9
+    expected = {0: [0, 1], 1: [2], 4: [3], 9: [4, 5, 6]}
+    for g, members in enumerate(grouping.members):
+        assert members.tolist() == expected.get(g, []), g
+    np.testing.assert_array_equal(grouping.sizes, [2, 1, 0, 0, 1, 0, 0, 0, 0, 3])
+    np.testing.assert_array_equal(grouping.mask, grouping.sizes > 0)
+
+
+def test_camera_pitch_bins_over_min_plus_var_to_max_minus_var_in_radians():
+    pitch = np.array([0.0, 10.0, 20.0, 30.0, 40.0, 45.0])
+    radians = np.deg2rad(pitch)
+    var = radians.var()  # 0.0267 rad^2
+    low, high = np.rad2deg(radians.min() + var), np.rad2deg(radians.max() - var)  # 1.53 .. 43.47 deg
+    grouping = groups.make_grouping(_index(pitch, [0.0] * 6), "C", 4)
+    np.testing.assert_allclose(grouping.edges["C"], np.linspace(low, high, 5), rtol=1e-6)
+    width = (high - low) / 4  # 10.49 deg: bins start at 1.53, 12.02, 22.50, 32.99
+    hand = [0, 0, 1, 2, 3, 3]  # 0 is below the interval -> first bin; 45 above -> last
+    assert [int(v) for v in np.floor(np.clip((pitch - low) / width, 0, 3.999))] == hand
+    for g, members in enumerate(grouping.members):
+        assert members.tolist() == [i for i, h in enumerate(hand) if h == g]
+
+
+def test_joint_grouping_is_the_product_of_bins():
+    pitch = [0.0, 0.0, 45.0, 45.0, 20.0]
+    distance = [10.0, 600.0, 10.0, 600.0, 10.0]
+    grouping = groups.make_grouping(_index(pitch, distance), "C+mD", 2)
+    assert grouping.num_groups == 4
+    # group = c * 2 + m: (low pitch, near) 0, (low, far) 1, (high, near) 2, (high, far) 3
+    c_mid = (grouping.edges["C"][0] + grouping.edges["C"][-1]) / 2
+    c_bin = [0 if p < c_mid else 1 for p in pitch]
+    m_bin = [0 if d < 320 else 1 for d in distance]
+    for g, members in enumerate(grouping.members):
+        assert members.tolist() == [i for i in range(5) if c_bin[i] * 2 + m_bin[i] == g]
+    assert "group 3" in groups.describe(grouping)
+
+
+def test_missing_key_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"camera_pitch.*missing.*all 4"):
+        groups.make_grouping(_index([np.nan] * 4, [1.0, 100.0, 200.0, 300.0]), "C", 10)
+    with pytest.raises(ValueError, match=r"grouping"):
+        groups.make_grouping(_index([1.0, 2.0], [1.0, 2.0]), "pose", 10)
+
+
+def test_fewer_than_two_non_empty_groups_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"1 non-empty group"):
+        groups.make_grouping(_index([0.0] * 3, [5.0, 10.0, 20.0]), "mD", 10)  # all in bin 0
+    with pytest.raises(ValueError, match="too narrow"):
+        groups.make_grouping(_index([30.0] * 3, [5.0, 100.0, 200.0]), "C", 10)  # constant pitch
+
+
+def test_linear_bins_outside_values_go_to_end_bins():
+    np.testing.assert_array_equal(groups.linear_bins(np.array([-5.0, 0.0, 9.99, 10.0, 99.0]), 0, 10, 2),
+                                  [0, 0, 1, 1, 1])  # fmt: skip
