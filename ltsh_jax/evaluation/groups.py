@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ltsh_jax.evaluation.records import NO_GROUP, GroundTruthImage, PredictionImage
+from ltsh_jax.data.schema import NO_GROUP
+from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
 
 HEAD_SIZE_FACTOR = 0.6
 
