@@ -29,8 +29,8 @@ from ltsh_jax.data.sources import PeopleRecord
 from ltsh_jax.decode import assemble, maps
 from ltsh_jax.evaluation import coco_export, groups, mpii_ap, mpii_json_write, report, visibility
 from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.skeleton import Skeleton
-from ltsh_jax.train.step import build_model, get_skeleton, init_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,8 @@ def evaluate_checkpoint(
     count = len(source) if not settings.max_images else min(settings.max_images, len(source))
     examples = (sources.decode_example(source[i]) for i in range(count))
 
-    skeleton, model = get_skeleton(config), build_model(config)
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
     params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
     checkpointer.close()
     apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
