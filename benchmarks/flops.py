@@ -17,9 +17,10 @@ import numpy as np
 
 from benchmarks.train_step import make_batch
 from experiments.configs import common
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.sharding import make_mesh
 from ltsh_jax.train import optim
-from ltsh_jax.train.step import TrainState, build_model, init_params, make_train_step
+from ltsh_jax.train.step import create_train_state, make_train_step
 
 
 def shapes(config) -> dict:
@@ -29,15 +30,16 @@ def shapes(config) -> dict:
 
 def cost(config) -> dict:
     """XLA's flops and bytes accessed for one forward (one crop) and one train step (whole batch)."""
-    model = build_model(config)
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
     params = jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
     s = config.data.input_size
     forward = jax.jit(lambda p, x: model.apply({"params": p}, x)).lower(
         params, jax.ShapeDtypeStruct((1, s, s, 3), np.float32)
     )
     optimizer = optim.make_student_optimizer(config.optim, params)
-    state = jax.eval_shape(lambda p: TrainState(step=np.int32(0), params=p, opt_state=optimizer.init(p)), params)
-    step = make_train_step(model, optimizer, config, make_mesh()).lower(state, shapes(config))
+    state = jax.eval_shape(lambda p: create_train_state(p, optimizer), params)
+    step = make_train_step(model, optimizer, config, make_mesh(), skeleton).lower(state, shapes(config))
     f, t = forward.cost_analysis(), step.cost_analysis()
     return {
         "forward_flops": float(f["flops"]),

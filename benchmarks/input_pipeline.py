@@ -1,13 +1,12 @@
 """Input pipeline speed: augmented person crops per second per host core, against host-side targets.
 
 What it measures, on a built TFDS dataset (mpii_multiperson format), half real and half "synthetic"
-(the same split serves both sides): median crops/s of `ltsh_jax.data.pipeline.Pipeline`
-  device   what training runs: decode, person-centred augmentation, padded people, ignore mask;
-           the targets are built later on the accelerator;
-  host     the same plus the targets on the host in numpy, as the reference code does (per-person
-           Gaussians combined by max, PAFs averaged over people, per-channel loss masks at stride 8,
-           the image normalised to float32): what would otherwise run on the host,
-each with 1 worker thread (= per core) and with --workers threads, and the ratio device / host.
+(the same split serves both sides): median crops/s of `ltsh_jax.data.pipeline.Pipeline` as training
+runs it (decode, person-centred augmentation, padded people, ignore mask; the targets are built later
+on the accelerator), with 1 worker thread (= per core) and with --workers threads. Then the CPU cost
+per crop of each host stage, and of the targets built on the host in numpy as the reference code does
+(per-person Gaussians combined by max, PAFs averaged over people, per-channel loss masks at stride 8,
+the image normalised to float32): the ratio of the host path to the device path.
 Wall-clock rates depend on what else runs on the machine (the load average is printed); crops per
 CPU-second (process time of all threads) is the per-core cost, which contention affects much less.
 
@@ -40,7 +39,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ltsh_jax.data import augment, crops, sources
+from ltsh_jax.data import augment, decoding, sources, splits
 from ltsh_jax.data.augment import AugmentParams
 from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.skeleton import CMU_MPI, Skeleton
@@ -130,14 +129,6 @@ def host_targets(people, ignore: np.ndarray, image: np.ndarray, skeleton: Skelet
     )
 
 
-class HostTargetsPipeline(Pipeline):
-    """The same pipeline with the targets built per crop on the host (the variant the device path replaces)."""
-
-    def _example(self, step: int, slot: int, synthetic: bool, sample: int) -> dict:
-        example = super()._example(step, slot, synthetic, sample)
-        return {**example, **host_targets(example["people"], example["ignore_mask"], example["image"], CMU_MPI)}
-
-
 def crops_per_second(pipeline: Pipeline, first_step: int, batches: int) -> tuple[list[float], list[float]]:
     """Per batch: crops per wall-clock second, and crops per CPU-second of this process (all its threads)."""
     wall, cpu = [], []
@@ -168,7 +159,7 @@ def stage_costs(pipeline: Pipeline, crops_count: int, rounds: int) -> dict[str, 
             stamps = [clock, time.process_time()]
             matrix, flipped = augment.sample_transform(rng, record.centers[person], record.scales[person], params,
                                                        augment=True)  # fmt: skip
-            pixels, image_matrix = crops.decode_image(record.image, matrix)
+            pixels, image_matrix = decoding.decode_image_for_crop(record.image, matrix)
             stamps.append(time.process_time())
             image = augment.warp_image(pixels, image_matrix, params.crop_size)
             stamps.append(time.process_time())
@@ -218,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(3):  # the person index at start-up, with the build's annotation index and without
         for name in startup:
             start = time.perf_counter()
-            index = sources.datasets.load_annotation_index(real.data_source) if name == "annotation index" else None
+            index = splits.load_annotation_index(real.data_source) if name == "annotation index" else None
             sources.all_annotations(sources.TfdsSource(real.data_source, index))
             startup[name].append(time.perf_counter() - start)
     common = dict(batch_size=args.batch_size, seed=0, params=AugmentParams(crop_size=args.crop_size),
@@ -226,8 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()
     variants = {}
     for workers in sorted({1, args.workers}):
-        for name, cls in (("device", Pipeline), ("host", HostTargetsPipeline)):
-            variants[(name, workers)] = cls(real, real, num_workers=workers, **common)
+        variants[("device", workers)] = Pipeline(real, real, num_workers=workers, **common)
     print(f"{len(real)} images, {len(variants[('device', 1)].real_index)} person samples, "
           f"{args.crop_size}x{args.crop_size} crops, batch {args.batch_size}, {os.cpu_count()} cores")  # fmt: skip
     rates: dict = {key: [] for key in variants}
@@ -249,10 +239,6 @@ def main(argv: list[str] | None = None) -> None:
     size = sum(p.stat().st_size for p in pathlib.Path(real.data_source.dataset_info.data_dir).glob("*.array_record*"))
     print(f"start-up (all_annotations over {len(real)} records, {size / 1e6:.1f} MB of records): "
           + ", ".join(f"{k} {statistics.median(v) * 1e3:.1f} ms" for k, v in startup.items()))  # fmt: skip
-    for workers in sorted({1, args.workers}):
-        ratio = median[("device", workers)] / median[("host", workers)]
-        cpu_ratio = statistics.median(cpu_rates[("device", workers)]) / statistics.median(cpu_rates[("host", workers)])
-        print(f"ratio device / host targets, {workers} worker(s): {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU time")
     costs = stage_costs(variants[("device", 1)], args.batch_size, args.rounds * 2)
     device = sum(v for k, v in costs.items() if k != "targets")
     print("median CPU ms per crop, one thread: " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items())

@@ -1,137 +1,70 @@
 """Research tool: variants of the JAX train step timed side by side in one process (interleaved rounds).
 
-Each variant is a set of monkeypatches (active only while the step is traced) plus XLA compiler
-options (per compilation, so variants that differ in XLA options can share a process). The winners
-of earlier rounds are in the library now (`ltsh_jax/models/conv.py`: reshape max pool, 1x1
-convolutions as dots, the weight-gradient GEMM; frozen layers behind stop_gradient in
-`ltsh_jax/train/step.py`); the patches here switch them off again or try alternatives, e.g.
+A variant is a configuration: config knobs (the convolution form, config.model.conv_impl) plus XLA
+compiler options (per compilation, so variants that differ in XLA options can share a process). The
+library is never patched. Winners of earlier rounds are in the library now (`ltsh_jax/models/conv.py`:
+reshape max pool, 1x1 convolutions as dots, the weight-gradient GEMM; frozen layers behind
+stop_gradient in `ltsh_jax/train/step.py`), e.g.
 
   python -m benchmarks.jax_variants --config=tiny --steps=2 --rounds=15 \
-      --variants=base,old=window_pool+conv_xla,xla_conv=conv_xla,g_all=gemm_all
+      --variants=base,xla_conv=conv_xla,gemm=conv_gemm
 
-"base" is the library step as it is; every variant's gradients at the initial parameters are
-compared with the first variant's, so a patch that changes the numbers shows at once.
+an XLA option is written name:value (e.g. a DebugOptions field) after a knob or on its own.
+
+"base" is the library step as configured; every variant's gradients at the initial parameters are
+compared with the first variant's, so a variant that changes the numbers shows at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import time
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-
-@contextlib.contextmanager
-def _patch(obj, name, value):
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
-
-
-def _window_pool():
-    """The pooling the model had before: nn.max_pool (reduce_window; select_and_scatter gradient)."""
-    from ltsh_jax.models import openpose
-
-    return _patch(openpose, "max_pool_2x2", lambda x: nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME"))
-
-
-def _conv_impl(impl: str):
-    """Every convolution of the model computed as conv2d(..., impl), whatever the config says."""
-    from ltsh_jax.models import conv, openpose
-
-    return lambda: _patch(openpose, "conv2d", lambda x, kernel, _impl: conv.conv2d(x, kernel, impl))
-
-
-def _gemm_thresholds(positions: int, channels: int):
-    """conv_impl='gemm' with other size thresholds for the k x k weight-gradient GEMM."""
-    from ltsh_jax.models import conv
-
-    @contextlib.contextmanager
-    def ctx():
-        with _patch(conv, "GEMM_MIN_POSITIONS", positions), _patch(conv, "GEMM_MIN_CHANNELS", channels):
-            yield
-
-    return ctx
-
-
-def wgrad_gemm_cmajor(x: jax.Array, dy: jax.Array, k: int) -> jax.Array:
-    """`conv.wgrad_gemm` with the shifted input built channel-major ([k Cin, R], stacked along the major
-    axis: plain copies) and k GEMMs [k Cin, R] @ [R, Cout], one per kernel row."""
-    b, h, w, c = x.shape
-    co = dy.shape[-1]
-    p = k // 2
-    hp, wp = h + 2 * p, w + 2 * p
-    n = b * hp * wp
-    r = n + (k - 1) * wp
-    xt = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))).reshape(n, c).T
-    xt = jnp.pad(jax.lax.optimization_barrier(xt), ((0, 0), (0, (k - 1) * wp + k - 1)))
-    at = jnp.stack([xt[:, j:j + r] for j in range(k)]).reshape(k * c, r)
-    dyf = jnp.pad(dy, ((0, 0), (0, 2 * p), (0, 2 * p), (0, 0))).reshape(n, co)
-    outs = [at @ jnp.pad(dyf, ((i * wp, (k - 1 - i) * wp), (0, 0))) for i in range(k)]
-    return jnp.stack(outs).reshape(k, k, c, co)
-
-
-def _cmajor():
-    from ltsh_jax.models import conv
-
-    return _patch(conv, "wgrad_gemm", wgrad_gemm_cmajor)
-
-
-PATCHES = {
-    # What the library did before this work: nn.max_pool and lax.conv everywhere.
-    "window_pool": _window_pool,
-    "conv_xla": _conv_impl("xla"),
-    # conv_impl='gemm' (the CPU default) and variations of it.
-    "conv_gemm": _conv_impl("gemm"),
-    "gemm_1x1_only": _gemm_thresholds(1 << 62, 1 << 62),  # only the 1x1 convolutions as dots
-    "gemm_all": _gemm_thresholds(0, 0),  # the weight-gradient GEMM for every k x k convolution
-    "gemm_cmajor": _cmajor,  # the weight-gradient GEMM built channel-major
-    # With --freeze: frozen layers without stop_gradient (any other stop_gradient traced goes too).
-    "no_stop_frozen": lambda: _patch(jax.lax, "stop_gradient", lambda x: x),
+# Config knobs a variant can name: knob -> (section, field, value).
+KNOBS = {
+    "conv_xla": ("model", "conv_impl", "xla"),  # plain lax.conv everywhere
+    "conv_gemm": ("model", "conv_impl", "gemm"),  # the weight-gradient GEMM and 1x1 dots (the CPU default)
 }
 
 
 def parse_variant(spec: str):
-    """'name' or 'name=patch+patch+xla_flag:value+...' -> (name, patches, compiler options)."""
+    """'name' or 'name=knob+knob+xla_flag:value+...' -> (name, knobs, compiler options)."""
     name, _, body = spec.partition("=")
-    patches, options = [], {}
+    knobs, options = [], {}
     for item in [i for i in (body or name).split("+") if i and i != "base"]:
-        if item in PATCHES:
-            patches.append(item)
+        if item in KNOBS:
+            knobs.append(item)
         elif ":" in item:
             k, v = item.split(":", 1)
             options[k] = {"true": True, "false": False}.get(v, int(v) if v.lstrip("-").isdigit() else v)
         else:
-            raise ValueError(f"unknown patch or option {item!r}")
-    return name, patches, options
+            raise ValueError(f"unknown knob or option {item!r}; knobs: {sorted(KNOBS)}")
+    return name, knobs, options
 
 
-def build(config, batch_np, params, patches, options):
+def build(config, batch_np, params, knobs, options, skeleton):
     from ltsh_jax import sharding
+    from ltsh_jax.models.openpose import build_model
     from ltsh_jax.train import optim
-    from ltsh_jax.train.step import TrainState, build_model, make_loss_fn, make_train_step
+    from ltsh_jax.train.step import create_train_state, make_loss_fn, make_train_step
 
+    config = config.copy_and_resolve_references()
+    for knob in knobs:
+        section, field, value = KNOBS[knob]
+        config[section][field] = value
     mesh = sharding.make_mesh()
-    with contextlib.ExitStack() as stack:
-        for p in patches:
-            stack.enter_context(PATCHES[p]())
-        model = build_model(config)
-        optimizer = optim.make_student_optimizer(config.optim, params)
-        state = TrainState(step=np.int32(0), params=params, opt_state=optimizer.init(params))
-        state = jax.device_put(state, sharding.replicated(mesh))
-        batch = sharding.global_batch(batch_np, mesh)
-        step = make_train_step(model, optimizer, config, mesh)
-        compiled = step.lower(state, batch).compile(compiler_options=options or None)
-        loss_fn = make_loss_fn(model, config)
-        grads = jax.jit(jax.grad(lambda p, b: loss_fn(p, b)[0])).lower(params, batch).compile()(params, batch)
+    model = build_model(config, skeleton)
+    optimizer = optim.make_student_optimizer(config.optim, params)
+    state = create_train_state(params, optimizer, mesh=mesh)
+    batch = sharding.global_batch(batch_np, mesh)
+    step = make_train_step(model, optimizer, config, mesh, skeleton)
+    compiled = step.lower(state, batch).compile(compiler_options=options or None)
+    loss_fn = make_loss_fn(model, config, skeleton)
+    grads = jax.jit(jax.grad(lambda p, b: loss_fn(p, b)[0])).lower(params, batch).compile()(params, batch)
     holder = {"state": state}
 
     def run_one():
@@ -147,7 +80,7 @@ def main(argv=None):
 
     apply_cpu_xla_flags()  # as benchmarks.train_step and the binaries: before the first computation
     from benchmarks import train_step as B
-    from ltsh_jax.train.step import build_model, init_params
+    from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="tiny")
@@ -172,13 +105,15 @@ def main(argv=None):
 
         config.optim.freeze = FREEZE_FIRST_FOUR
     batch_np = B.make_batch(config)
-    params = jax.device_get(init_params(build_model(config), config, jax.random.key(config.seed)))
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
+    params = jax.device_get(init_params(model, config, jax.random.key(config.seed)))
     runners, reference = {}, None
     for spec in args.variants.split(","):
-        name, patches, options = parse_variant(spec)
+        name, knobs, options = parse_variant(spec)
         t = time.perf_counter()
         try:
-            run_one, loss, grads = build(config, batch_np, params, patches, options)
+            run_one, loss, grads = build(config, batch_np, params, knobs, options, skeleton)
         except Exception as e:  # noqa: BLE001 - report and go on with the other variants
             print(f"{name:24s} failed: {str(e).splitlines()[0][:200]}", flush=True)
             continue

@@ -24,8 +24,9 @@ import os
 import statistics
 import time
 
-from data_builders.features import NO_GROUP, encode_instance_mask, make_example
+from data_builders.features import encode_instance_mask, make_example
 from data_builders.ltsh_synthetic.ltsh_synthetic_dataset_builder import encode_jpeg, example_seed, generate_example
+from ltsh_jax.data.schema import NO_GROUP
 from ltsh_jax.synth.generate import Synthesizer
 from ltsh_jax.synth.scene import SceneConfig
 

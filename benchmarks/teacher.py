@@ -58,13 +58,14 @@ def _random_params(shapes, seed: int):
 def make_student(size: str, batch: int, accelerator: bool):
     """(run one student step, config)."""
     from benchmarks import train_step as bench
-    from ltsh_jax.train.step import build_model
+    from ltsh_jax.models.openpose import build_model, get_skeleton
 
     config = bench.make_config(size, accelerator, batch_size=batch)
-    model = build_model(config)
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
     s = config.data.input_size
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, s, s, 3))))["params"]
-    run_one, _, _ = bench.make_jax_runner(config, bench.make_batch(config), _random_params(shapes, 0))
+    run_one, _, _ = bench.make_jax_runner(config, bench.make_batch(config), _random_params(shapes, 0), skeleton)
     return run_one, config
 
 

@@ -132,13 +132,13 @@ def make_batch(config, seed: int = 0) -> dict:
     )
 
 
-def model_flops_per_image(config) -> float:
+def model_flops_per_image(config, skeleton) -> float:
     """Forward FLOPs of one crop: 2 * kh * kw * Cin * Cout * H * W summed over the model's convs."""
     import jax
 
-    from ltsh_jax.train.step import build_model
+    from ltsh_jax.models.openpose import build_model
 
-    model = build_model(config)
+    model = build_model(config, skeleton)
     size = config.data.input_size
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, size, size, 3))))["params"]
     total = 0.0
@@ -166,29 +166,20 @@ def config_conv_impl() -> str:
     return resolve_conv_impl(base_config().model.get("conv_impl", "auto"))
 
 
-def make_jax_runner(config, batch_np, params, patches: str = ""):
-    import contextlib
-
+def make_jax_runner(config, batch_np, params, skeleton):
     import jax
-    import numpy as np
 
     from ltsh_jax import sharding
+    from ltsh_jax.models.openpose import build_model
     from ltsh_jax.train import optim
-    from ltsh_jax.train.step import TrainState, build_model, make_train_step
+    from ltsh_jax.train.step import create_train_state, make_train_step
 
     mesh = sharding.make_mesh()
     optimizer = optim.make_student_optimizer(config.optim, params)
-    state = TrainState(step=np.int32(0), params=params, opt_state=optimizer.init(params))
-    state = jax.device_put(state, sharding.replicated(mesh))
+    state = create_train_state(params, optimizer, mesh=mesh)
     batch = sharding.global_batch(batch_np, mesh)
-    with contextlib.ExitStack() as stack:
-        if patches:  # prototypes of changes to ltsh_jax, active while the step is traced
-            from benchmarks import jax_variants
-
-            for name in patches.split(","):
-                stack.enter_context(jax_variants.PATCHES[name]())
-        model = build_model(config)
-        step = make_train_step(model, optimizer, config, mesh).lower(state, batch).compile()
+    model = build_model(config, skeleton)
+    step = make_train_step(model, optimizer, config, mesh, skeleton).lower(state, batch).compile()
     holder = {"state": state, "metrics": None}
 
     def run_one():
@@ -206,15 +197,14 @@ def make_jax_runner(config, batch_np, params, patches: str = ""):
     return run_one, lambda: float(holder["metrics"]["loss"]), cost_flops
 
 
-def make_torch_runner(config, batch_np, impl: str, params):
+def make_torch_runner(config, batch_np, impl: str, params, skeleton):
     import jax
     import numpy as np
     import torch
 
     from benchmarks import torch_openpose
-    from ltsh_jax.train.step import batch_targets, get_skeleton
+    from ltsh_jax.train.step import batch_targets
 
-    skeleton = get_skeleton(config)
     t = jax.device_get(batch_targets(jax.tree_util.tree_map(jax.numpy.asarray, batch_np), config, skeleton))
     memory_format = torch.contiguous_format if impl == "torch" else torch.channels_last
 
@@ -258,9 +248,10 @@ def time_steps(run_one, n: int) -> tuple[list[float], int]:
 def bench_config(name: str, args, accelerator: bool) -> dict:
     import jax
 
-    from ltsh_jax.train.step import build_model, init_params
+    from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 
     config = make_config(name, accelerator, args.batch_size, args.dtype)
+    skeleton = get_skeleton(config)
     batch_np = make_batch(config)
     impls = [i for i in args.impls.split(",") if i]
     if accelerator:
@@ -268,13 +259,13 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
     steps = args.steps or DEFAULT_STEPS[name]
     rounds = args.rounds or DEFAULT_ROUNDS[name]
     bsz = config.train.batch_size
-    flops_fwd = model_flops_per_image(config)
+    flops_fwd = model_flops_per_image(config, skeleton)
     print(f"\n== {name}: width {config.model.width}, {config.model.num_stages} stages, "
           f"{config.data.input_size}x{config.data.input_size}, batch {bsz}, JAX dtype {config.model.dtype}; "
           f"model {flops_fwd / 1e9:.2f} GFLOP/image forward", flush=True)
 
     # One set of initial parameters for every implementation: their first losses must agree.
-    params = jax.device_get(init_params(build_model(config), config, jax.random.key(config.seed)))
+    params = jax.device_get(init_params(build_model(config, skeleton), config, jax.random.key(config.seed)))
     runners, setup_s, first_loss = {}, {}, {}
     for impl in impls:
         start = time.perf_counter()
@@ -283,9 +274,9 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
                 jax_config = config.copy_and_resolve_references()
                 if impl == "jax_xla":
                     jax_config.model.conv_impl = "xla"
-                runner = make_jax_runner(jax_config, batch_np, params)
+                runner = make_jax_runner(jax_config, batch_np, params, skeleton)
             else:
-                runner = make_torch_runner(config, batch_np, impl, params)
+                runner = make_torch_runner(config, batch_np, impl, params, skeleton)
             time_steps(runner[0], 1)
             first_loss[impl] = runner[1]()
             time_steps(runner[0], max(args.warmup - 1, 0))

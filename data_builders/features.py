@@ -1,23 +1,10 @@
-"""The one feature schema of every multi-person dataset of this project (real MPII and synthetic).
+"""The TFDS features of every multi-person dataset of this project (real MPII and synthetic).
 
-An example is an image with all its annotated people. Conventions, shared by every builder:
-- Coordinates are 0-based image pixels, pixel centres at integers (MPII's 1-based Matlab values minus 1).
-- `people/keypoints` [P, 16, 3]: x, y and v in MPII-16 joint order (ltsh_jax.skeleton.MPII16_NAMES);
-  v = 0 not labelled (x = y = 0), 1 labelled but occluded, 2 labelled and visible (or visibility unknown).
-- `people/head_box` [P, 4]: x1, y1, x2, y2 of the head (PCKh head size = 0.6 * diagonal); NaN if unknown.
-- `people/min_distance` [P]: pixels from the person to the nearest other annotated person of the image,
-  the smallest distance between a labelled joint of one and a labelled joint of the other;
-  ALONE_DISTANCE when the image has no other annotated person.
-- `people/group_id` [P]: MPII multi-person evaluation group ("people in close proximity"); NO_GROUP if none.
-- `people/covered_by_synthetic` [P, 16]: a real person's joint now hidden by a composited synthetic human
-  (D_M, D_Style); the keypoint itself keeps its source annotation. False everywhere else.
-- `camera_pitch`: degrees, NaN where unknown (real photos).
-- `image`, `unannotated_mask`, `instance_mask`: encoded bytes, decoded by ltsh_jax.data.splits with PIL.
-  The image keeps the source file's bytes. Masks are PNG (see encode_mask, encode_instance_mask) or
-  b"" when the dataset has none for that image.
-Encoded images are raw bytes, not tfds.features.Image: that one needs TensorFlow to encode arrays (masks),
-cannot hold an absent mask, and decodes on every read in tfds.data_source (CMYK JPEGs come back with
-4 channels); raw bytes keep the source file exactly and leave decoding (PIL, RGB) to our pipeline.
+An example is an image with all its annotated people; units, conventions and codes are
+ltsh_jax.data.schema's. Encoded images are raw bytes, not tfds.features.Image: that one needs
+TensorFlow to encode arrays (masks), cannot hold an absent mask, and decodes on every read in
+tfds.data_source (CMYK JPEGs come back with 4 channels); raw bytes keep the source file exactly and
+leave decoding (RGB) to our pipeline. Masks are PNG (encode_mask, encode_instance_mask) or b"".
 """
 
 from __future__ import annotations
@@ -28,15 +15,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from ltsh_jax.data.schema import NOT_LABELLED, OCCLUDED, VISIBLE, min_distances
 from ltsh_jax.skeleton import NUM_MPII16
-
-NO_GROUP = -1  # same value as ltsh_jax.evaluation.records.NO_GROUP
-ALONE_DISTANCE = 1e6  # min_distance of a person without another annotated person (larger than any image)
-NOT_LABELLED, OCCLUDED, VISIBLE = 0, 1, 2
 
 
 def multiperson_features() -> tfds.features.FeaturesDict:
-    """The shared TFDS features (see the module docstring for units and conventions)."""
+    """The shared TFDS features (units and conventions: ltsh_jax.data.schema)."""
     t = tfds.features.Tensor
     return tfds.features.FeaturesDict(
         {
@@ -63,24 +47,6 @@ def multiperson_features() -> tfds.features.FeaturesDict:
             "instance_mask": t(shape=(), dtype=np.object_, doc="16-bit PNG, k > 0 = person k - 1; b'' if none"),
         }
     )
-
-
-def min_distances(keypoints: np.ndarray) -> np.ndarray:
-    """float32 [P]: per person, the smallest distance between its labelled joints and another person's.
-
-    keypoints: [P, J, 3] (x, y, v), v > 0 labelled. ALONE_DISTANCE where no other person has a labelled joint.
-    """
-    keypoints = np.asarray(keypoints, np.float64)
-    out = np.full(keypoints.shape[0], ALONE_DISTANCE, np.float64)
-    for p in range(keypoints.shape[0]):
-        mine = keypoints[p, keypoints[p, :, 2] > 0, :2]
-        for q in range(keypoints.shape[0]):
-            theirs = keypoints[q, keypoints[q, :, 2] > 0, :2]
-            if q == p or not len(mine) or not len(theirs):
-                continue
-            d = np.sqrt(((mine[:, None, :] - theirs[None, :, :]) ** 2).sum(-1)).min()
-            out[p] = min(out[p], d)
-    return out.astype(np.float32)
 
 
 def _png(image: Image.Image) -> bytes:
@@ -135,7 +101,7 @@ def make_example(
         "objpos": np.asarray(objpos, np.float32).reshape(num, 2),
         "scale": np.asarray(scale, np.float32).reshape(num),
         "is_synthetic": np.asarray(is_synthetic, np.bool_).reshape(num),
-        "min_distance": min_distances(keypoints),
+        "min_distance": min_distances(keypoints[..., :2], keypoints[..., 2] > 0),
         "group_id": np.asarray(group_id, np.int32).reshape(num),
         "covered_by_synthetic": (
             np.zeros((num, NUM_MPII16), np.bool_)

@@ -10,11 +10,9 @@ from PIL import Image
 
 from data_builders.bad_input import BadInputError, BadInputReport
 from data_builders.features import (
-    ALONE_DISTANCE,
     encode_instance_mask,
     encode_mask,
     make_example,
-    min_distances,
     multiperson_features,
 )
 
@@ -24,16 +22,6 @@ def _person(points: dict[int, tuple[float, float]]) -> np.ndarray:
     for joint, (x, y) in points.items():
         kp[joint] = (x, y, 2)
     return kp
-
-
-def test_min_distance_is_between_closest_labelled_joints():
-    a = _person({0: (0, 0), 1: (10, 0)})
-    b = _person({0: (13, 4), 5: (100, 100)})  # 5 px from a's joint 1
-    c = _person({0: (200, 0)})
-    far = _person({})  # nothing labelled: alone, and never anyone's neighbour
-    b[7] = (10, 1, 0)  # unlabelled joints do not count, whatever their coordinates
-    np.testing.assert_allclose(min_distances(np.stack([a, b, c, far])), [5, 5, np.hypot(100, 100), ALONE_DISTANCE])
-    assert min_distances(a[None])[0] == ALONE_DISTANCE
 
 
 def test_masks_round_trip_and_encode_deterministically():

@@ -27,7 +27,7 @@ from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
     read_photo,
     training_images,
 )
-from ltsh_jax.data import splits
+from ltsh_jax.data import sources
 from ltsh_jax.skeleton import CMU_MPI, from_mpii16
 from ltsh_jax.synth import mixed, stylize
 from ltsh_jax.synth.segmenter import KeypointSegmenter
@@ -75,7 +75,7 @@ def rows(manual_dir: pathlib.Path, renders: int, max_images: int, seed: int, peo
                 _, example, result = mixed_example(mixer, image, photo, folders, seed, render)
                 synthetic = result.frame.instance > 0
                 styled = stylize.stylize(result.frame.color, synthetic, photo, real)
-                decoded = splits.decode_example(example)
+                decoded = sources.decode_example(example)
                 drawn = np.concatenate([decoded.keypoints, decoded.visibility[..., None]], -1)
                 tiles += [
                     skeletons(photo, real_kp),

@@ -18,9 +18,9 @@ from PIL import Image
 
 from data_builders.ltsh_synthetic.ltsh_synthetic_dataset_builder import example_seed
 from ltsh_jax import visualize
+from ltsh_jax.data.schema import VISIBLE
 from ltsh_jax.skeleton import CMU_MPI, from_mpii16
 from ltsh_jax.synth.generate import Synthesizer
-from ltsh_jax.synth.labels import VISIBLE
 from ltsh_jax.synth.scene import SceneConfig
 
 _OUTPUT = flags.DEFINE_string("output", "ltsh_synthetic_preview.png", "Where the PNG contact sheet goes.")

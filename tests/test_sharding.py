@@ -17,7 +17,8 @@ from experiments.configs import smoke
 from ltsh_jax import sharding
 from ltsh_jax.train import optim
 from ltsh_jax.people import People
-from ltsh_jax.train.step import TrainState, build_model, init_params, make_train_step
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
+from ltsh_jax.train.step import create_train_state, make_train_step
 
 config = smoke.get_config("test")
 size, stride, batch_size = config.data.input_size, config.data.stride, 8
@@ -35,12 +36,12 @@ batch = dict(
     is_synthetic=np.array([False] * 4 + [True] * 4),
 )
 mesh = sharding.make_mesh()
-model = build_model(config)
+skeleton = get_skeleton(config)
+model = build_model(config, skeleton)
 params = init_params(model, config, jax.random.key(0))
 optimizer = optim.make_student_optimizer(config.optim, params)
-state = TrainState(step=np.int32(0), params=params, opt_state=optimizer.init(params))
-state = jax.device_put(state, sharding.replicated(mesh))
-step = make_train_step(model, optimizer, config, mesh)
+state = create_train_state(params, optimizer, mesh=mesh)
+step = make_train_step(model, optimizer, config, mesh, skeleton)
 losses = []
 for _ in range(3):
     state, metrics = step(state, sharding.global_batch(batch, mesh))

@@ -31,10 +31,11 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from data_builders.base import MultiPersonBuilder
-from data_builders.features import NO_GROUP, encode_instance_mask, make_example, multiperson_features
+from data_builders.features import encode_instance_mask, make_example, multiperson_features
 from data_builders.mpii_multiperson import annotations
 from data_builders.mpii_multiperson import mpii_multiperson_dataset_builder as mpii
 from data_builders.mpii_multiperson.annotations import ImageAnnotation
+from ltsh_jax.data.schema import NO_GROUP
 
 PNG_COMPRESS_LEVEL = 1  # fast; lossless either way
 

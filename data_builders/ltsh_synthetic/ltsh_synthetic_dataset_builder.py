@@ -22,7 +22,8 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from data_builders.base import MultiPersonBuilder
-from data_builders.features import NO_GROUP, encode_instance_mask, make_example, multiperson_features
+from data_builders.features import encode_instance_mask, make_example, multiperson_features
+from ltsh_jax.data.schema import NO_GROUP
 
 SPLIT_IDS = {"train": 0, "validation": 1}
 PLACEMENT_STATS = ("attempts", "rejected_overlap", "rejected_view", "dropped", "requested")

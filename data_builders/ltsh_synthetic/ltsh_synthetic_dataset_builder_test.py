@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from data_builders.build import build
 from data_builders.ltsh_synthetic import Builder, LtshSyntheticConfig
 from data_builders.ltsh_synthetic import ltsh_synthetic_dataset_builder as module
-from ltsh_jax.data import splits
+from ltsh_jax.data import sources, splits
 from ltsh_jax.synth import generate
 from ltsh_jax.synth.stick_people import StickPeople
 
@@ -50,7 +50,7 @@ def test_build_reads_back_with_consistent_labels(stick_people, tmp_path):
     assert placement["attempts"] >= placement["requested"] >= 5 and 0 <= placement["overlap_rejection_rate"] < 1
     source = splits.load_split("ltsh_synthetic", "train", tmp_path, config="t")
     for i in range(len(source)):
-        ex = splits.decode_example(source[i])
+        ex = sources.decode_example(source[i])
         assert ex.image.shape == (128, 128, 3) and 0 <= ex.camera_pitch <= 45
         num = ex.keypoints.shape[0]
         assert num >= 1 and ex.is_synthetic.all() and (ex.group_id == -1).all()
@@ -61,7 +61,7 @@ def test_build_reads_back_with_consistent_labels(stick_people, tmp_path):
         people = np.broadcast_to(np.arange(1, num + 1)[:, None], visible.shape)
         assert (ex.instance_mask[rows[visible], cols[visible]] == people[visible]).all()
         assert (ex.keypoints[ex.visibility == 0] == 0).all()
-        assert (ex.scale > 0).all() and np.isfinite(ex.head_box).all()
+        assert (ex.scales > 0).all() and np.isfinite(ex.head_box).all()
 
 
 def test_rebuild_is_byte_identical_and_examples_depend_on_their_seed_only(stick_people, tmp_path):
@@ -96,5 +96,5 @@ def test_tiny_like_build_with_the_body_model(tmp_path):
         pytest.importorskip(f"ltsh_jax.synth.{name}")
     config = LtshSyntheticConfig(name="t", num_train=2, num_validation=1)
     builder = build("ltsh_synthetic", data_dir=tmp_path, config=config)
-    ex = splits.decode_example(builder.as_data_source(split="train")[0])
+    ex = sources.decode_example(builder.as_data_source(split="train")[0])
     assert ex.image.shape == (640, 640, 3) and ex.keypoints.shape[0] >= 1

@@ -13,8 +13,8 @@ import pathlib
 import numpy as np
 from PIL import Image, ImageFile
 
-from data_builders.features import NOT_LABELLED
 from ltsh_jax.data.mpii_folder import MATLAB_OFFSET
+from ltsh_jax.data.schema import NOT_LABELLED
 from ltsh_jax.skeleton import MPII16_NAMES, NUM_MPII16
 
 

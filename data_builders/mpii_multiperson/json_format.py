@@ -20,7 +20,6 @@ import pathlib
 import numpy as np
 
 from data_builders.bad_input import BadInputReport
-from data_builders.features import NOT_LABELLED, VISIBLE
 from data_builders.mpii_multiperson.annotations import (
     MATLAB_OFFSET,
     ImageAnnotation,
@@ -29,6 +28,7 @@ from data_builders.mpii_multiperson.annotations import (
     keypoints_from_source,
 )
 from ltsh_jax.data.mpii_folder import parse_record
+from ltsh_jax.data.schema import NOT_LABELLED, VISIBLE
 
 MISSING_JOINT = -1.0  # MPII JSON marks a missing joint [-1, -1]
 

@@ -22,13 +22,13 @@ import numpy as np
 import scipy.io
 
 from data_builders.bad_input import BadInputReport
-from data_builders.features import OCCLUDED, VISIBLE
 from data_builders.mpii_multiperson.annotations import (
     MATLAB_OFFSET,
     ImageAnnotation,
     Person,
     keypoints_from_source,
 )
+from ltsh_jax.data.schema import OCCLUDED, VISIBLE
 from ltsh_jax.skeleton import NUM_MPII16
 
 MAT_FILE = "mpii_human_pose_v1_u12_1.mat"

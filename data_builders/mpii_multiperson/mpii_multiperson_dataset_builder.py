@@ -17,9 +17,10 @@ from PIL import Image
 
 from data_builders.bad_input import BadInputReport
 from data_builders.base import MultiPersonBuilder
-from data_builders.features import NO_GROUP, encode_mask, make_example, multiperson_features
+from data_builders.features import encode_mask, make_example, multiperson_features
 from data_builders.mpii_multiperson import annotations, json_format, mat_format
 from data_builders.mpii_multiperson.annotations import ImageAnnotation
+from ltsh_jax.data.schema import NO_GROUP
 
 IMAGES_DIR = "images"
 MASKS_DIR = "unannotated_masks"

@@ -10,11 +10,11 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import data_builders
-from data_builders.features import ALONE_DISTANCE, NO_GROUP
 from data_builders.mpii_multiperson import Builder, MpiiMultipersonConfig
 from data_builders.mpii_multiperson.conftest import DUMMY, REAL
 from data_builders.mpii_multiperson.dummy_data import make_dummy_data
-from ltsh_jax.data import splits
+from ltsh_jax.data import sources, splits
+from ltsh_jax.data.schema import ALONE_DISTANCE, NO_GROUP
 
 NAMES = list(make_dummy_data.IMAGES)
 
@@ -80,7 +80,7 @@ def test_dummy_build_has_every_image_and_exact_people(run_build, fmt):
 def test_mat_unannotated_mask_and_rectangle_without_keypoints(run_build):
     builder = run_build(DUMMY / "mat")
     examples = _examples(builder)
-    mask = splits.decode_example(examples["000000003.jpg"][1]).unannotated_mask
+    mask = sources.decode_example(examples["000000003.jpg"][1]).unannotated_mask
     want = np.asarray(Image.open(DUMMY / "mat/unannotated_masks/000000003.png")) > 0
     np.testing.assert_array_equal(mask, want)
     assert all(examples[n][1]["unannotated_mask"] == b"" for n in NAMES if n != "000000003.jpg")
@@ -132,7 +132,7 @@ def test_real_samples_build_with_keypoints_equal_to_the_source(run_build):
         )
         assert ex["people"]["scale"][0] == np.float32(record["scale"])
         assert ex["image"] == (REAL / record["image"]).read_bytes()
-        decoded = splits.decode_example(ex)
+        decoded = sources.decode_example(ex)
         assert decoded.image.shape == (ex["image/height"], ex["image/width"], 3)
         assert decoded.min_distance[0] == ALONE_DISTANCE and decoded.group_id[0] == NO_GROUP
 
@@ -147,7 +147,7 @@ def test_import_registers_the_builder_and_reading_needs_no_builder_code(run_buil
     source = tfds.data_source("mpii_multiperson", data_dir=data_dir, split="validation")
     assert len(source) == 2
     loaded = splits.load_split("mpii_multiperson", "validation", data_dir)
-    example = splits.decode_example(loaded[0])
+    example = sources.decode_example(loaded[0])
     assert example.keypoints.shape[1:] == (16, 2) and example.labelled.shape[1:] == (16,)
     assert example.image.dtype == np.uint8 and example.unannotated_mask is None
     with pytest.raises(KeyError, match="has no split 'test'"):

@@ -13,7 +13,6 @@ import json
 import pathlib
 
 import numpy as np
-from PIL import Image
 
 from ltsh_jax.skeleton import NUM_MPII16
 
@@ -142,14 +141,3 @@ def load_mpii_json(
         )
     return records
 
-
-def decode_image(path: str | pathlib.Path) -> np.ndarray:
-    """The image as uint8 RGB [H, W, 3]; ValueError naming the file when it does not decode."""
-    path = pathlib.Path(path)
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), np.uint8)
-    except FileNotFoundError:
-        raise
-    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as e:
-        raise ValueError(f"{path}: cannot decode image ({e})") from None

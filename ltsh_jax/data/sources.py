@@ -1,8 +1,9 @@
-"""Image-record sources: random-access (len, [i]) lists of images with their annotated people.
+"""Image records and their sources: random-access (len, [i]) lists of images with their annotated people.
 
-One interface over the MPII JSON folder and our TFDS datasets (data_builders/features.py), so the
-person-sample index and the pipeline never care where records come from. Images and masks stay
-encoded (bytes) until the crop is made: decoding is the costly part and happens in the workers.
+One record (PeopleRecord) and one interface over the MPII JSON folder and our TFDS datasets
+(ltsh_jax.data.schema), so the person-sample index, the pipeline and evaluation never care where
+records come from. For training, images and masks stay encoded (bytes) until the crop is made:
+decoding is the costly part and happens in the workers; evaluation decodes whole examples (decode_example).
 """
 
 from __future__ import annotations
@@ -16,20 +17,21 @@ from typing import Any, Protocol
 import numpy as np
 from tensorflow_datasets.proto import tf_example_pb2
 
-from ltsh_jax.data import splits
+from ltsh_jax.data import decoding, splits
 from ltsh_jax.data.annotation_index import AnnotationIndex
 from ltsh_jax.data.mpii_folder import ImageRecord, load_mpii_json
-
-ALONE_DISTANCE = 1e6  # min_distance of a person with no other annotated person (as data_builders.features)
+from ltsh_jax.data.schema import NOT_LABELLED, OCCLUDED, VISIBLE, min_distances
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class PeopleRecord:
-    """One image and its P annotated people: 0-based pixels, MPII-16 joints.
+    """One image and its P annotated people: 0-based pixels, MPII-16 joints (fields: ltsh_jax.data.schema).
 
     `image` is encoded bytes (JPEG/PNG) or a decoded uint8 [H, W, 3] array; b"" in annotation-only
     records (PeopleSource.annotations). `unannotated_mask`: PNG bytes or a [H, W] array, non-zero
-    where people without annotations are; None or b"" when there is none.
+    where people without annotations are; `instance_mask`: 16-bit PNG bytes or an int32 [H, W] array,
+    k > 0 = person k - 1; None or b"" when there is none. The fields after `name` are None for
+    sources that do not store them (an MPII JSON folder).
     """
 
     image: bytes | np.ndarray
@@ -41,11 +43,22 @@ class PeopleRecord:
     min_distance: np.ndarray  # float32 [P], px to the nearest other annotated person
     camera_pitch: float = float("nan")  # degrees, NaN for real photos
     unannotated_mask: bytes | np.ndarray | None = None
-    name: str = ""
+    name: str = ""  # the image's path (relative to the dataset's images folder)
+    visible: np.ndarray | None = None  # bool [P, 16], labelled and visible; None: unknown (counts as visible)
+    head_box: np.ndarray | None = None  # float32 [P, 4] x1 y1 x2 y2, NaN rows if unknown
+    group_id: np.ndarray | None = None  # int32 [P], MPII multi-person group, schema.NO_GROUP if none
+    instance_mask: bytes | np.ndarray | None = None
+    covered_by_synthetic: np.ndarray | None = None  # bool [P, 16], real joint hidden by a synthetic human
 
     @property
     def num_people(self) -> int:
         return int(self.keypoints.shape[0])
+
+    @property
+    def visibility(self) -> np.ndarray:
+        """uint8 [P, 16]: the stored visibility codes (schema.NOT_LABELLED, OCCLUDED, VISIBLE)."""
+        visible = self.labelled if self.visible is None else self.visible
+        return np.where(visible, VISIBLE, np.where(self.labelled, OCCLUDED, NOT_LABELLED)).astype(np.uint8)
 
 
 class PeopleSource(Protocol):
@@ -56,19 +69,6 @@ class PeopleSource(Protocol):
     def __getitem__(self, index: int) -> PeopleRecord: ...
 
     def annotations(self, index: int) -> PeopleRecord: ...
-
-
-def min_distances(keypoints: np.ndarray, labelled: np.ndarray) -> np.ndarray:
-    """float32 [P]: smallest distance from a person's labelled joints to another person's (ALONE_DISTANCE if none)."""
-    count = keypoints.shape[0]
-    out = np.full(count, ALONE_DISTANCE, np.float64)
-    for p in range(count):
-        mine = keypoints[p, labelled[p]].astype(np.float64)
-        for q in range(count):
-            theirs = keypoints[q, labelled[q]].astype(np.float64)
-            if q != p and len(mine) and len(theirs):
-                out[p] = min(out[p], np.sqrt(((mine[:, None] - theirs[None]) ** 2).sum(-1)).min())
-    return out.astype(np.float32)
 
 
 class MpiiJsonSource:
@@ -130,7 +130,7 @@ class TfdsSource:
 
     def annotations(self, index: int) -> PeopleRecord:
         if self.index is not None:
-            return _people_record(self.index.record(index), b"", None)
+            return record_of_example(self.index.record(index), b"", None)
         return dataclasses.replace(self[index], image=b"", unannotated_mask=None)
 
     def __getitem__(self, index: int) -> PeopleRecord:
@@ -138,19 +138,29 @@ class TfdsSource:
             feature = tf_example_pb2.Example.FromString(self._raw[index]).features.feature
             image, mask = (list(feature[k].bytes_list.value) for k in ("image", "unannotated_mask"))
             if len(image) == 1:
-                return _people_record(self.index.record(index), image[0], mask[0] if mask and mask[0] else None)
+                return record_of_example(self.index.record(index), image[0], mask[0] if mask and mask[0] else None)
         raw = self.data_source[index]
-        return _people_record(raw, raw["image"], raw["unannotated_mask"] or None)
+        return record_of_example(raw, raw["image"], raw["unannotated_mask"] or None)
 
 
-def _people_record(raw: dict, image: bytes, unannotated_mask: bytes | None) -> PeopleRecord:
-    """A raw example of our schema (or its annotation-index entry) -> PeopleRecord."""
+def _optional(people: dict, field: str, dtype: type) -> np.ndarray | None:
+    return np.asarray(people[field], dtype) if field in people else None
+
+
+def record_of_example(
+    raw: dict,
+    image: bytes | np.ndarray,
+    unannotated_mask: bytes | np.ndarray | None,
+    instance_mask: bytes | np.ndarray | None = None,
+) -> PeopleRecord:
+    """A raw example of our schema (or its annotation-index entry, which has no encoded fields) -> PeopleRecord,
+    with the image and masks given (encoded or decoded)."""
     people = raw["people"]
     keypoints = np.asarray(people["keypoints"], np.float32)
     return PeopleRecord(
         image=image,
         keypoints=np.ascontiguousarray(keypoints[..., :2]),
-        labelled=keypoints[..., 2] > 0,
+        labelled=keypoints[..., 2] > NOT_LABELLED,
         centers=np.asarray(people["objpos"], np.float32),
         scales=np.asarray(people["scale"], np.float32),
         is_synthetic=np.asarray(people["is_synthetic"], bool),
@@ -158,6 +168,29 @@ def _people_record(raw: dict, image: bytes, unannotated_mask: bytes | None) -> P
         camera_pitch=float(raw["camera_pitch"]),
         unannotated_mask=unannotated_mask,
         name=_text(raw["image/filename"]),
+        visible=keypoints[..., 2] == VISIBLE,
+        head_box=_optional(people, "head_box", np.float32),
+        group_id=_optional(people, "group_id", np.int32),
+        instance_mask=instance_mask,
+        covered_by_synthetic=_optional(people, "covered_by_synthetic", bool),
+    )
+
+
+def decode_example(raw: dict) -> PeopleRecord:
+    """A raw example of splits.load_split -> PeopleRecord with the image (uint8 RGB), unannotated_mask (bool)
+    and instance_mask (int32) decoded; ValueError naming the file if it is inconsistent."""
+    filename = _text(raw["image/filename"])
+    image = decoding.decode_image(raw["image"], filename)
+    shape = (int(raw["image/height"]), int(raw["image/width"]))
+    if image.shape[:2] != shape:
+        raise ValueError(f"{filename}: decoded image is {image.shape[:2]}, the example says {shape}")
+    unannotated = decoding.decode_mask(raw["unannotated_mask"], f"{filename} unannotated_mask", shape)
+    instances = decoding.decode_mask(raw["instance_mask"], f"{filename} instance_mask", shape)
+    return record_of_example(
+        raw,
+        image,
+        None if unannotated is None else unannotated > 0,
+        None if instances is None else instances.astype(np.int32),
     )
 
 

@@ -2,7 +2,7 @@
 
 Scale s resizes the image so that its height is s * base_size (OpenPose's boxsize 368 * scale; bilinear,
 like the training crops), pads it right and bottom to a multiple of the stride with grey (128, i.e. 0
-after x / 256 - 0.5), and runs the network on it and, with flip, on its mirror image. Every output is
+after normalise_images), and runs the network on it and, with flip, on its mirror image. Every output is
 resampled (bicubic, a = -0.75) straight onto one common grid: the stride grid of the original image,
 ceil(H / stride) x ceil(W / stride) cells with cell k at original pixel k*stride + stride/2 - 0.5, i.e.
 what `decode.decode(..., input_size=(H, W), stride=stride)` reads. The mirror is undone inside that
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ltsh_jax.decode.peaks import cubic_weight
+from ltsh_jax.models.openpose import normalise_images
 from ltsh_jax.skeleton import Skeleton
 
 
@@ -53,12 +54,6 @@ def unflip_channels(heatmaps: jax.Array, pafs: jax.Array, *, skeleton: Skeleton)
     return heatmaps[..., hperm], limbs.reshape(pafs.shape)
 
 
-def flip_maps(heatmaps: jax.Array, pafs: jax.Array, *, skeleton: Skeleton) -> tuple[jax.Array, jax.Array]:
-    """Maps [.., h, w, C] of a mirrored image -> maps of the image (exact when its width is w * stride)."""
-    heatmaps, pafs = jnp.flip(jnp.asarray(heatmaps), axis=-2), jnp.flip(jnp.asarray(pafs), axis=-2)
-    return unflip_channels(heatmaps, pafs, skeleton=skeleton)
-
-
 def resample_matrix(
     out_cells: int, in_cells: int, scale: float, stride: int, mirror_size: int | None = None
 ) -> np.ndarray:
@@ -88,10 +83,10 @@ def resample_matrix(
 def _scale_maps(apply_fn, params, image, *, scaled_size, padded_size, out_cells, flip, stride, pad_value, skeleton):
     """Sum over (image, mirror) of one scale's last-stage maps, on the original image's map grid."""
     height, width = image.shape[:2]
-    x = jax.image.resize(image.astype(jnp.float32), scaled_size + (3,), "linear", antialias=False) / 256.0 - 0.5
+    x = normalise_images(jax.image.resize(image.astype(jnp.float32), scaled_size + (3,), "linear", antialias=False))
     batch = jnp.stack([x, x[:, ::-1]] if flip else [x])
     pad = ((0, 0), (0, padded_size[0] - scaled_size[0]), (0, padded_size[1] - scaled_size[1]), (0, 0))
-    batch = jnp.pad(batch, pad, constant_values=pad_value / 256.0 - 0.5)
+    batch = jnp.pad(batch, pad, constant_values=normalise_images(pad_value))
     last = apply_fn(params, batch)[-1]
     fy, fx = scaled_size[0] / height, scaled_size[1] / width
     ry = resample_matrix(out_cells[0], last.heatmaps.shape[1], fy, stride)
@@ -123,7 +118,7 @@ def predict_maps(
 ) -> tuple[jax.Array, jax.Array]:
     """Heatmaps [ceil(H/stride), ceil(W/stride), J+1] and PAFs [.., 2L] of image uint8 [H, W, 3], averaged.
 
-    apply_fn(params, images float32 [B, H', W', 3] normalised as x / 256 - 0.5) returns one
+    apply_fn(params, images float32 [B, H', W', 3] normalised by normalise_images) returns one
     StageOutput(pafs, heatmaps) per stage ([B, H'/stride, W'/stride, C]); the last stage is used.
     apply_fn is a static argument of a jitted function: pass the same (hashable) object every call.
     """

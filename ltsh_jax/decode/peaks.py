@@ -182,11 +182,12 @@ def _block_peaks(x_pad, bound, input_size, *, stride, sigma, threshold, max_peak
     return peaks, peaks.valid.sum(axis=1).max()
 
 
-def find_peaks(
-    maps: jax.Array, input_size: tuple[int, int] | jax.Array, *, stride: int = 8, sigma: float = 3.0,
-    threshold: float = 0.05, max_peaks: int = 64, max_blocks: int = 4096,
-) -> Peaks:
-    """Peaks of maps [h, w, C] (map cell k at input pixel k*stride + stride/2 - 0.5) in an input of `input_size`.
+def find_peaks_and_count(
+    maps: jax.Array, input_size: tuple[int, int] | jax.Array, *, stride: int, sigma: float, threshold: float,
+    max_peaks: int, max_blocks: int, channels: int | None = None,
+) -> tuple[Peaks, int]:
+    """(Peaks of the first `channels` maps [h, w, C] in an input of `input_size`, the largest number of peaks
+    of a channel, read on the host). Map cell k lies at input pixel k*stride + stride/2 - 0.5.
 
     A peak is an input pixel whose upsampled, smoothed value exceeds `threshold` and is a maximum of
     its 3x3 neighbourhood (pixels outside the input count as -inf; values within PLATEAU_RTOL count as
@@ -199,15 +200,6 @@ def find_peaks(
     the peaks from that many blocks per channel (a power of two, so few compilations) or, beyond
     `max_blocks`, from all blocks. Both give the same peaks.
     """
-    return find_peaks_and_count(maps, input_size, stride=stride, sigma=sigma, threshold=threshold,
-                                max_peaks=max_peaks, max_blocks=max_blocks)[0]
-
-
-def find_peaks_and_count(
-    maps: jax.Array, input_size: tuple[int, int] | jax.Array, *, stride: int, sigma: float, threshold: float,
-    max_peaks: int, max_blocks: int, channels: int | None = None,
-) -> tuple[Peaks, int]:
-    """`find_peaks` of the first `channels` maps, and the largest number of peaks of a channel (on the host)."""
     input_size = jnp.asarray(input_size, jnp.int32)
     x_pad, bound, needed = _prepare(maps, input_size, stride=stride, sigma=sigma, threshold=threshold,
                                     channels=channels)

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ltsh_jax.evaluation.records import NO_GROUP, GroundTruthImage, PredictionImage
-
-HEAD_SIZE_FACTOR = 0.6
+from ltsh_jax.data.schema import NO_GROUP
+from ltsh_jax.evaluation import mpii_ap
+from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
 
 
 def group_area(gt: GroundTruthImage, people: np.ndarray, margin: float = 1.0) -> np.ndarray:
@@ -29,7 +29,7 @@ def group_area(gt: GroundTruthImage, people: np.ndarray, margin: float = 1.0) ->
         raise ValueError(f"image '{gt.name}': a group needs at least one GT person")
     corners = boxes.reshape(-1, 2)  # (x1, y1) and (x2, y2) of every head box
     points = np.concatenate([kp[present], corners])
-    head = HEAD_SIZE_FACTOR * np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).mean()
+    head = mpii_ap.head_sizes(boxes).mean()
     return np.concatenate([points.min(0) - margin * head, points.max(0) + margin * head])
 
 

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ltsh_jax.evaluation.records import NO_GROUP, GroundTruthImage, PredictionImage, empty_predictions
+from ltsh_jax.data.schema import NO_GROUP
+from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage, empty_predictions
 from ltsh_jax.skeleton import NUM_MPII16
 
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ltsh_jax.evaluation.records import NO_GROUP, GroundTruthImage, PredictionImage
+from ltsh_jax.data.schema import NO_GROUP
+from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
 
 
 def _points_json(xy: np.ndarray, present: np.ndarray, extra: Mapping[str, np.ndarray]) -> list[dict]:

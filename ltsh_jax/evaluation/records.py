@@ -22,7 +22,6 @@ def _check_shapes(record, trailing: dict[str, tuple[int, ...]]) -> None:
             raise ValueError(f"image '{record.name}': {field} must have shape {(n, *tail)}, got {got}")
 
 
-NO_GROUP = -1
 _J, _J2 = (NUM_MPII16,), (NUM_MPII16, 2)
 
 
@@ -35,7 +34,7 @@ class GroundTruthImage:
     present: np.ndarray  # bool [P, 16], joint annotated
     visible: np.ndarray  # bool [P, 16], "is_visible" (False where not present)
     head_boxes: np.ndarray  # float64 [P, 4], x1, y1, x2, y2
-    groups: np.ndarray  # int64 [P], MPII multi-person group id, NO_GROUP when none
+    groups: np.ndarray  # int64 [P], MPII multi-person group id, schema.NO_GROUP when none
 
     @property
     def num_people(self) -> int:

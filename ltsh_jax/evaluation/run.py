@@ -23,13 +23,14 @@ from PIL import Image
 
 from ltsh_jax import visualize
 from ltsh_jax.checkpoints import Checkpointer
-from ltsh_jax.data import splits
-from ltsh_jax.data.splits import MultiPersonExample
+from ltsh_jax.data import sources, splits
+from ltsh_jax.data.schema import NOT_LABELLED, VISIBLE
+from ltsh_jax.data.sources import PeopleRecord
 from ltsh_jax.decode import assemble, maps
 from ltsh_jax.evaluation import coco_export, groups, mpii_ap, mpii_json_write, report, visibility
 from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.skeleton import Skeleton
-from ltsh_jax.train.step import build_model, get_skeleton, init_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +42,15 @@ class ImageResult:
     people: assemble.DecodedPeople
 
 
-def ground_truth_of(example: MultiPersonExample) -> tuple[GroundTruthImage, int]:
+def ground_truth_of(example: PeopleRecord) -> tuple[GroundTruthImage, int]:
     """The example's annotated people as a GroundTruthImage, and how many were dropped for lack of a head box."""
-    keep = np.isfinite(example.head_box).all(axis=1) & (example.visibility > 0).any(axis=1)
+    visibility = example.visibility
+    keep = np.isfinite(example.head_box).all(axis=1) & (visibility > NOT_LABELLED).any(axis=1)
     gt = GroundTruthImage(
-        name=example.filename,
+        name=example.name,
         keypoints=example.keypoints[keep].astype(np.float64),
-        present=example.visibility[keep] > 0,
-        visible=example.visibility[keep] == 2,
+        present=visibility[keep] > NOT_LABELLED,
+        visible=visibility[keep] == VISIBLE,
         head_boxes=example.head_box[keep].astype(np.float64),
         groups=example.group_id[keep].astype(np.int64),
     )
@@ -69,7 +71,7 @@ def to_prediction(name: str, people: assemble.DecodedPeople) -> PredictionImage:
 def predict_examples(
     apply_fn: Callable,
     params,
-    examples: Iterable[MultiPersonExample],
+    examples: Iterable[PeopleRecord],
     *,
     skeleton: Skeleton,
     scales: Sequence[float] = (0.7, 1.0, 1.3),
@@ -149,9 +151,10 @@ def evaluate_checkpoint(
         checkpointer.close()
         raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate: train it first")
     count = len(source) if not settings.max_images else min(settings.max_images, len(source))
-    examples = (splits.decode_example(source[i]) for i in range(count))
+    examples = (sources.decode_example(source[i]) for i in range(count))
 
-    skeleton, model = get_skeleton(config), build_model(config)
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
     params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
     checkpointer.close()
     apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
@@ -181,7 +184,7 @@ def evaluate_checkpoint(
     pictures = output / "pictures"
     pictures.mkdir(exist_ok=True)
     for i, r in enumerate(results[: settings.pictures]):
-        image = splits.decode_example(source[i]).image
+        image = sources.decode_example(source[i]).image
         drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
         Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
     return results_json

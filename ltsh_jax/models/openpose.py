@@ -36,15 +36,16 @@ pooling is reshape + max (same values and gradients as `nn.max_pool`, cheaper to
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
-from ltsh_jax.models.conv import conv2d, max_pool_2x2
+from ltsh_jax.models.conv import conv2d, max_pool_2x2, resolve_conv_impl
+from ltsh_jax.skeleton import SKELETONS, Skeleton
 
 # (name, output channels, pool 2x2 after this layer), all 3x3; the names of the ImageNet VGG-19 layers.
 VGG_LAYERS: tuple[tuple[str, int, bool], ...] = (
@@ -180,7 +181,7 @@ class OpenPose(nn.Module):
 
     @nn.compact
     def __call__(self, images: jax.Array) -> tuple[StageOutput, ...]:
-        """images: float [B, H, W, 3], normalised as x / 256 - 0.5."""
+        """images: float [B, H, W, 3], normalised by normalise_images."""
         if self.num_stages < 1:
             raise ValueError(f"num_stages must be >= 1, got {self.num_stages}")
         if images.ndim != 4 or images.shape[-1] != 3:
@@ -200,6 +201,36 @@ class OpenPose(nn.Module):
         return tuple(outputs)
 
 
-def count_params(params: Any) -> int:
-    """Total number of scalars in a parameter tree (arrays or `jax.ShapeDtypeStruct`s)."""
-    return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params))
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def normalise_images(images: jax.Array) -> jax.Array:
+    """uint8 pixels [..., 3] -> float32 x / 256 - 0.5, the input the network is trained on (as the reference code)."""
+    return jnp.asarray(images).astype(jnp.float32) / 256.0 - 0.5
+
+
+def get_skeleton(config: ml_collections.ConfigDict) -> Skeleton:
+    """The keypoint layout named by config.skeleton (build it once per run and pass it on)."""
+    if config.skeleton not in SKELETONS:
+        raise ValueError(f"config.skeleton={config.skeleton!r} is not one of {sorted(SKELETONS)}")
+    return SKELETONS[config.skeleton]
+
+
+def build_model(config: ml_collections.ConfigDict, skeleton: Skeleton) -> OpenPose:
+    """The OpenPose student described by config.model, with output channels from the skeleton."""
+    if config.model.dtype not in DTYPES:
+        raise ValueError(f"config.model.dtype={config.model.dtype!r} is not one of {sorted(DTYPES)}")
+    return OpenPose(
+        num_heatmaps=skeleton.num_heatmaps,
+        num_pafs=skeleton.num_pafs,
+        width=config.model.width,
+        num_stages=config.model.num_stages,
+        dtype=DTYPES[config.model.dtype],
+        conv_impl=resolve_conv_impl(config.model.get("conv_impl", "auto")),
+    )
+
+
+def init_params(model: OpenPose, config: ml_collections.ConfigDict, rng: jax.Array) -> dict:
+    """Random parameters for crops of config.data.input_size (float32)."""
+    size = config.data.input_size
+    return model.init(rng, jnp.zeros((1, size, size, 3), jnp.float32))["params"]

@@ -24,9 +24,9 @@ import dataclasses
 
 import numpy as np
 
+from ltsh_jax.data.schema import NOT_LABELLED, OCCLUDED, VISIBLE
 from ltsh_jax.synth.camera import Camera
 
-NOT_LABELLED, OCCLUDED, VISIBLE = 0, 1, 2
 # Why a labelled joint is occluded (for tests and statistics; not stored in the dataset).
 REASON_NONE, REASON_OTHERS, REASON_SELF, REASON_EDGE = 0, 1, 2, 3
 R_ANKLE, R_KNEE, R_HIP, L_HIP, L_KNEE, L_ANKLE, PELVIS, THORAX, UPPER_NECK, HEAD_TOP = range(10)

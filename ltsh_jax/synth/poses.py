@@ -1,4 +1,4 @@
-"""Poses for the Anny rig: per-bone anatomical limits, families of natural poses, and pose sets from files.
+"""Poses for the Anny rig: per-bone anatomical limits, and families of natural poses.
 
 A pose is the body model's input: axis-angle rotations [B, 3] (see body_model: in reference-pose body axes,
 carried by the parent bone). Limits are easier to state per bone in anatomical coordinates
@@ -17,7 +17,6 @@ for lying poses, a tilt to horizontal; it has no limit. All randomness comes fro
 
 from __future__ import annotations
 
-import os
 import weakref
 
 import numpy as np
@@ -240,31 +239,3 @@ def within_limits(model: BodyModel, rotations: np.ndarray, atol: float = 1e-4) -
     ok[..., 0] = True
     return ok
 
-
-def load_pose_set(path: str | os.PathLike, model: BodyModel) -> np.ndarray:
-    """Rotations [K, B, 3] float32 from an npz with `rotations` [K, B, 3] (axis-angle, this rig's bone order).
-
-    An optional `bone_names` [B] array is checked against the model's. A user with MoCap retargets it to this rig
-    (body axes as in body_model) and saves it with np.savez(path, rotations=..., bone_names=...).
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "rotations" not in data.files:
-                raise ValueError(f"pose file {path}: no field 'rotations' (fields: {', '.join(data.files)})")
-            rotations = np.asarray(data["rotations"])
-            names = tuple(str(n) for n in data["bone_names"]) if "bone_names" in data.files else None
-    except (OSError, ValueError, EOFError) as e:
-        if "pose file" in str(e):
-            raise
-        raise ValueError(f"pose file {path}: cannot be read as npz ({e})") from e
-    if rotations.ndim != 3 or rotations.shape[2] != 3:
-        raise ValueError(f"pose file {path}: field 'rotations' must have shape [K, B, 3], got {rotations.shape}")
-    if rotations.shape[1] != model.num_bones:
-        raise ValueError(
-            f"pose file {path}: field 'rotations' has {rotations.shape[1]} bones, the body model has {model.num_bones}"
-        )
-    if names is not None and names != model.bone_names:
-        raise ValueError(f"pose file {path}: field 'bone_names' differs from the body model's bone order")
-    if not np.all(np.isfinite(rotations)):
-        raise ValueError(f"pose file {path}: field 'rotations' has NaN or infinite values")
-    return rotations.astype(np.float32)

@@ -39,6 +39,7 @@ from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import sampling
 from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.metrics import read_metrics
+from ltsh_jax.models.openpose import normalise_images
 from ltsh_jax.models.teacher import Teacher, init_teacher_params
 from ltsh_jax.models.vgg_weights import load_vgg19_weights
 from ltsh_jax.teacher import groups, update
@@ -77,7 +78,7 @@ def make_block_step(
     size, alpha, eps = int(cfg.input_size), float(cfg.alpha), float(cfg.eps)
 
     def logits_fn(params, images):
-        x = images.astype(jnp.float32) / 256.0 - 0.5
+        x = normalise_images(images)
         if x.shape[1:3] != (size, size):
             x = jax.image.resize(x, (x.shape[0], size, size, 3), "linear")
         return jnp.mean(model.apply({"params": params}, x), axis=0)

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
@@ -31,11 +30,12 @@ from ltsh_jax.data import sources
 from ltsh_jax.data.augment import AugmentParams
 from ltsh_jax.data.pipeline import Pipeline, batch_for_step
 from ltsh_jax.metrics import MetricsWriter, plot_losses
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.models.vgg_weights import load_vgg19_weights
 from ltsh_jax.skeleton import Skeleton
 from ltsh_jax.teacher import hook
 from ltsh_jax.train import optim
-from ltsh_jax.train.step import TrainState, build_model, get_skeleton, init_params, make_eval_step, make_train_step
+from ltsh_jax.train.step import create_train_state, make_eval_step, make_train_step
 
 
 @dataclasses.dataclass
@@ -129,9 +129,7 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
         params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
         step = int(meta["step"])
         _announce(f"resumed from step {step} in {checkpointer.directory}")
-    state = TrainState(
-        step=jax.device_put(jnp.asarray(step, jnp.int32), replicated), params=params, opt_state=opt_state
-    )
+    state = create_train_state(params, optimizer, step=step, opt_state=opt_state, mesh=mesh)
     return state, optimizer, meta
 
 
@@ -174,7 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
-    model = build_model(config)
+    model = build_model(config, skeleton)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
     state, optimizer, meta = _initial_state(
         config,
@@ -189,8 +187,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     if teacher_hook is not None:
         teacher_hook.start(int(meta.get("step", 0)))
     schedule = optim.learning_rate_schedule(config.optim)
-    train_step = make_train_step(model, optimizer, config, mesh)
-    eval_step = make_eval_step(model, config, mesh)
+    train_step = make_train_step(model, optimizer, config, mesh, skeleton)
+    eval_step = make_eval_step(model, config, mesh, skeleton)
     eval_data = batches.eval_batches() if config.train.eval_every else []
 
     start = int(state.step)

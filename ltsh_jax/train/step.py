@@ -16,12 +16,9 @@ import optax
 from jax.sharding import Mesh
 
 from ltsh_jax import sharding
-from ltsh_jax.models.conv import resolve_conv_impl
-from ltsh_jax.models.openpose import OpenPose
-from ltsh_jax.skeleton import SKELETONS, Skeleton
+from ltsh_jax.models.openpose import OpenPose, normalise_images
+from ltsh_jax.skeleton import Skeleton
 from ltsh_jax.train import losses, optim, targets
-
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @flax.struct.dataclass
@@ -33,37 +30,21 @@ class TrainState:
     opt_state: optax.OptState
 
 
-def get_skeleton(config: ml_collections.ConfigDict) -> Skeleton:
-    """The keypoint layout named by config.skeleton."""
-    if config.skeleton not in SKELETONS:
-        raise ValueError(f"config.skeleton={config.skeleton!r} is not one of {sorted(SKELETONS)}")
-    return SKELETONS[config.skeleton]
-
-
-def build_model(config: ml_collections.ConfigDict) -> OpenPose:
-    """The OpenPose student described by config.model, with output channels from the skeleton."""
-    skeleton = get_skeleton(config)
-    if config.model.dtype not in DTYPES:
-        raise ValueError(f"config.model.dtype={config.model.dtype!r} is not one of {sorted(DTYPES)}")
-    return OpenPose(
-        num_heatmaps=skeleton.num_heatmaps,
-        num_pafs=skeleton.num_pafs,
-        width=config.model.width,
-        num_stages=config.model.num_stages,
-        dtype=DTYPES[config.model.dtype],
-        conv_impl=resolve_conv_impl(config.model.get("conv_impl", "auto")),
+def create_train_state(
+    params: dict,
+    optimizer: optax.GradientTransformation,
+    *,
+    step: int = 0,
+    opt_state: optax.OptState | None = None,
+    mesh: Mesh | None = None,
+) -> TrainState:
+    """The state at `step` (a fresh optimizer state unless `opt_state` is given), replicated over `mesh` if given."""
+    state = TrainState(
+        step=jnp.asarray(step, jnp.int32),
+        params=params,
+        opt_state=optimizer.init(params) if opt_state is None else opt_state,
     )
-
-
-def init_params(model: OpenPose, config: ml_collections.ConfigDict, rng: jax.Array) -> dict:
-    """Random parameters for crops of config.data.input_size (float32)."""
-    size = config.data.input_size
-    return model.init(rng, jnp.zeros((1, size, size, 3), jnp.float32))["params"]
-
-
-def normalise_images(images: jax.Array) -> jax.Array:
-    """uint8 pixels -> x / 256 - 0.5, as the reference code feeds the network."""
-    return images.astype(jnp.float32) / 256.0 - 0.5
+    return state if mesh is None else jax.device_put(state, sharding.replicated(mesh))
 
 
 def batch_targets(batch: dict, config: ml_collections.ConfigDict, skeleton: Skeleton) -> targets.Targets:
@@ -82,9 +63,8 @@ def batch_targets(batch: dict, config: ml_collections.ConfigDict, skeleton: Skel
     )
 
 
-def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict) -> Callable:
+def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict, skeleton: Skeleton) -> Callable:
     """(params, batch) -> (total loss, LossOutput), everything built from the batch on device."""
-    skeleton = get_skeleton(config)
     size = config.data.input_size
 
     freeze = config.optim.get("freeze", "")
@@ -117,10 +97,14 @@ def step_metrics(out: losses.LossOutput, grads) -> dict:
 
 
 def make_train_step(
-    model: OpenPose, optimizer: optax.GradientTransformation, config: ml_collections.ConfigDict, mesh: Mesh
+    model: OpenPose,
+    optimizer: optax.GradientTransformation,
+    config: ml_collections.ConfigDict,
+    mesh: Mesh,
+    skeleton: Skeleton,
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """The jitted (state, batch) -> (state, metrics) over `mesh`; the input state is donated."""
-    loss_fn = make_loss_fn(model, config)
+    loss_fn = make_loss_fn(model, config, skeleton)
 
     def train_step(state: TrainState, batch: dict):
         (_, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
@@ -137,9 +121,9 @@ def make_train_step(
     )
 
 
-def make_eval_step(model: OpenPose, config: ml_collections.ConfigDict, mesh: Mesh) -> Callable:
+def make_eval_step(model: OpenPose, config: ml_collections.ConfigDict, mesh: Mesh, skeleton: Skeleton) -> Callable:
     """The jitted (params, batch) -> mean loss, for held-out crops."""
-    loss_fn = make_loss_fn(model, config)
+    loss_fn = make_loss_fn(model, config, skeleton)
     return jax.jit(
         lambda params, batch: loss_fn(params, batch)[0],
         in_shardings=(sharding.replicated(mesh), sharding.batch_sharding(mesh)),

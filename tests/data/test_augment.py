@@ -1,6 +1,6 @@
-"""Tests of ltsh_jax.data.augment: matrices against hand-computed points, image warps against numpy
-rotations and flips, image/keypoint agreement on coloured blobs, the flip label convention, and
-the ranges of the random draws."""
+"""Tests of ltsh_jax.data.augment and of the crop crops.make_example builds from it: matrices against
+hand-computed points, image warps against numpy rotations and flips, image/keypoint agreement on
+coloured blobs, the flip label convention, and the ranges of the random draws."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from ltsh_jax.data.augment import (
     AugmentParams,
     affine_matrix,
     crop_people,
-    make_person_sample,
     sample_transform,
     transform_points,
     warp_image,
     warp_mask,
 )
+from ltsh_jax.data.crops import make_example
+from ltsh_jax.data.schema import min_distances
+from ltsh_jax.data.sources import PeopleRecord
 from ltsh_jax.skeleton import CMU_MPI, COCO17, from_mpii16
 
 PART = {name: i for i, name in enumerate(CMU_MPI.part_names)}
@@ -35,6 +37,23 @@ def _frontal_person(center=(200.0, 150.0), height=200.0):
     }  # fmt: skip
     kp = np.array([[cx + u * joints[k][0], cy + u * joints[k][1]] for k in range(16)], np.float32)
     return kp, np.ones(16, bool)
+
+
+def _one_person(image: np.ndarray, kp: np.ndarray, lab: np.ndarray, center, scale: float, mask=None) -> PeopleRecord:
+    """A record of one person on a decoded image (crops.make_example's input)."""
+    return PeopleRecord(
+        image=image, keypoints=kp[None], labelled=lab[None], centers=np.array([center], np.float32),
+        scales=np.array([scale], np.float32), is_synthetic=np.zeros(1, bool),
+        min_distance=min_distances(kp[None], lab[None]), unannotated_mask=mask,
+    )  # fmt: skip
+
+
+def _crop(record: PeopleRecord, rng: np.random.Generator, params: AugmentParams, max_people: int):
+    """(crops.make_example's crop of person 0, its image->crop matrix, flipped), the draws replayed from rng."""
+    replay = np.random.default_rng()
+    replay.bit_generator.state = rng.bit_generator.state
+    matrix, flipped = sample_transform(replay, record.centers[0], record.scales[0], params, augment=True)
+    return make_example(record, 0, rng, params, CMU_MPI, max_people), matrix, flipped
 
 
 def test_eval_transform_puts_person_centre_at_crop_centre():
@@ -94,11 +113,9 @@ def test_warped_blobs_sit_under_the_transformed_keypoints():
     flips = []
     for _ in range(16):
         # MPII scale 1.25 -> image-to-crop scale in [0.4, 1.6]: blobs stay > 4 crop pixels wide.
-        sample = make_person_sample(image, kp[None], lab[None], [[200.0, 150.0]], [1.25], 0, rng, params, CMU_MPI, 2)
-        people, crop, flipped = sample["people"], sample["image"], sample["flipped"]
-        np.testing.assert_allclose(
-            people.keypoints[0, PART["chest"]], transform_points((200, 135), sample["matrix"]), atol=1e-3
-        )
+        sample, matrix, flipped = _crop(_one_person(image, kp, lab, (200.0, 150.0), 1.25), rng, params, 2)
+        people, crop = sample["people"], sample["image"]
+        np.testing.assert_allclose(people.keypoints[0, PART["chest"]], transform_points((200, 135), matrix), atol=1e-3)
         checked = 0
         for part, mpii_ids in enumerate(CMU_MPI.from_mpii16):
             if len(mpii_ids) != 1:
@@ -174,10 +191,7 @@ def test_same_seed_gives_the_same_sample():
     params = AugmentParams(crop_size=128)
 
     def sample(seed):
-        rng = np.random.default_rng(seed)
-        return make_person_sample(
-            image, kp[None], lab[None], [[200, 150]], [2.0], 0, rng, params, CMU_MPI, 3, unannotated_mask=mask
-        )
+        return _crop(_one_person(image, kp, lab, (200, 150), 2.0, mask), np.random.default_rng(seed), params, 3)[0]
 
     a, b, c = sample(7), sample(7), sample(8)
     for key in ("image", "ignore_mask"):

@@ -1,6 +1,6 @@
-"""Tests of ltsh_jax.data.crops' decoding and warping (OpenCV): the same pixels as PIL's decoder at every DCT
-scale, bad bytes named, the warp against PIL's bilinear transform, and dots drawn at known joints found
-under the crop's keypoints when the JPEG is decoded at a reduced size."""
+"""Tests of the crop's decoding (ltsh_jax.data.decoding) and warping (OpenCV): the same pixels as PIL's
+decoder at every DCT scale, bad bytes named, the warp against PIL's bilinear transform, and dots drawn at
+known joints found under the crop's keypoints when the JPEG is decoded at a reduced size."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltsh_jax.data import augment, crops
+from ltsh_jax.data import augment, crops, decoding
 from ltsh_jax.data.augment import AugmentParams, affine_matrix
-from ltsh_jax.data.sources import PeopleRecord, min_distances
+from ltsh_jax.data.schema import min_distances
+from ltsh_jax.data.sources import PeopleRecord
 from ltsh_jax.skeleton import CMU_MPI
 
 
@@ -32,35 +33,35 @@ def test_jpeg_decoded_at_the_dct_scale_equals_pils_decoder(scale, factor):
     pixels = _smooth(321, 239)  # odd sizes: reduced images are ceil(size / factor)
     data = _encode(pixels, quality=90)
     matrix = affine_matrix((160, 120), scale, 20.0, (0, 0), False, 64)
-    decoded, reduced = crops.decode_image(data, matrix)
+    decoded, reduced = decoding.decode_image_for_crop(data, matrix)
     with Image.open(io.BytesIO(data)) as pil:
         if factor > 1:
             pil.draft("RGB", (321 // factor, 239 // factor))  # PIL: the largest k with size // k >= asked
         want = np.asarray(pil.convert("RGB"))
     assert decoded.shape == (-(-239 // factor), -(-321 // factor), 3)
     assert np.abs(decoded.astype(int) - want).max() <= 1
-    np.testing.assert_allclose(reduced, crops.reduced_matrix(matrix, factor) if factor > 1 else matrix)
+    np.testing.assert_allclose(reduced, decoding.reduced_matrix(matrix, factor) if factor > 1 else matrix)
 
 
 def test_png_grayscale_cmyk_and_bad_bytes():
     rgba = np.dstack([_smooth(40, 30), np.full((30, 40), 200, np.uint8)])
-    decoded, _ = crops.decode_image(_encode(rgba, "PNG"), np.eye(2, 3) * 0.2)
+    decoded, _ = decoding.decode_image_for_crop(_encode(rgba, "PNG"), np.eye(2, 3) * 0.2)
     np.testing.assert_array_equal(decoded, rgba[..., :3])  # PNGs are never reduced; alpha dropped
     gray = _smooth(64, 48)[..., 0]
-    decoded, _ = crops.decode_image(_encode(gray, quality=95), np.eye(2, 3))
+    decoded, _ = decoding.decode_image_for_crop(_encode(gray, quality=95), np.eye(2, 3))
     with Image.open(io.BytesIO(_encode(gray, quality=95))) as pil:
         np.testing.assert_array_equal(decoded, np.asarray(pil.convert("RGB")))
     buffer = io.BytesIO()
     Image.fromarray(_smooth(64, 48)).convert("CMYK").save(buffer, format="JPEG", quality=95)
     cmyk = buffer.getvalue()
-    decoded, _ = crops.decode_image(cmyk, np.eye(2, 3))
+    decoded, _ = decoding.decode_image_for_crop(cmyk, np.eye(2, 3))
     with Image.open(io.BytesIO(cmyk)) as pil:
         assert np.abs(decoded.astype(int) - np.asarray(pil.convert("RGB"))).max() <= 2
     data = _encode(_smooth(64, 48), quality=95)
     with pytest.raises(ValueError, match="cannot decode image"):
-        crops.decode_image(data[: len(data) // 2], np.eye(2, 3))  # truncated: PIL names it, no grey rest
+        decoding.decode_image_for_crop(data[: len(data) // 2], np.eye(2, 3))  # truncated: PIL names it, no grey rest
     with pytest.raises(ValueError, match="cannot decode image"):
-        crops.decode_image(b"not an image", np.eye(2, 3))
+        decoding.decode_image_for_crop(b"not an image", np.eye(2, 3))
 
 
 def test_warp_agrees_with_pils_bilinear_transform():
@@ -100,7 +101,7 @@ def test_dots_at_joints_lie_under_the_crop_keypoints_with_reduced_decoding():
         replay = np.random.default_rng()
         replay.bit_generator.state = rng.bit_generator.state  # the draws make_example is about to make
         matrix, flipped = augment.sample_transform(replay, scaled.centers[0], scaled.scales[0], params, augment=True)
-        factors.add(crops.dct_factor(matrix))
+        factors.add(decoding.dct_factor(matrix))
         example = crops.make_example(scaled, 0, rng, params, CMU_MPI, 2)
         flips.append(flipped)
         checked = 0

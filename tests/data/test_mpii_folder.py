@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltsh_jax.data.mpii_folder import decode_image, load_mpii_json
+from ltsh_jax.data.mpii_folder import load_mpii_json
 from tests.paths import REAL_MPII
 
 REAL = REAL_MPII
@@ -145,16 +145,3 @@ def test_images_in_subfolders_are_allowed(tmp_path):
     out = load_mpii_json(_folder(tmp_path, [_record(image="sub/c.png")], images=("sub/c.png",)))
     assert out[0].image_path == tmp_path / "sub" / "c.png"
 
-
-def test_decode_image_returns_rgb_uint8(tmp_path):
-    Image.new("L", (5, 4), 77).save(tmp_path / "grey.png")
-    image = decode_image(tmp_path / "grey.png")
-    assert image.shape == (4, 5, 3) and image.dtype == np.uint8 and (image == 77).all()
-    real = decode_image(REAL / "052475643.jpg")
-    assert real.ndim == 3 and real.shape[2] == 3 and real.std() > 10
-
-
-def test_decode_image_rejects_garbage_naming_the_file(tmp_path):
-    (tmp_path / "broken.jpg").write_bytes(b"definitely not a jpeg")
-    with pytest.raises(ValueError, match=r"broken\.jpg: cannot decode"):
-        decode_image(tmp_path / "broken.jpg")

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltsh_jax.data import crops
+from ltsh_jax.data import augment, decoding
 from ltsh_jax.data.augment import AugmentParams, affine_matrix
 from ltsh_jax.data.pipeline import Pipeline
-from ltsh_jax.data.sources import MpiiJsonSource, PeopleRecord, min_distances
+from ltsh_jax.data.schema import min_distances
+from ltsh_jax.data.sources import MpiiJsonSource, PeopleRecord
 from ltsh_jax.skeleton import CMU_MPI, from_mpii16
 from tests.paths import REAL_MPII
 
@@ -185,10 +186,10 @@ def test_jpeg_draft_decoding_matches_a_full_resolution_crop():
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
     matrix = affine_matrix((300, 250), 0.2, 30.0, (3, -2), True, 64)
-    decoded, reduced = crops.decode_image(buffer.getvalue(), matrix)
+    decoded, reduced = decoding.decode_image_for_crop(buffer.getvalue(), matrix)
     assert decoded.shape == (120, 160, 3)  # decoded at 1/4
-    small = crops.augment.warp_image(decoded, reduced, 64).astype(float)
-    full = crops.augment.warp_image(pixels, matrix, 64).astype(float)
+    small = augment.warp_image(decoded, reduced, 64).astype(float)
+    full = augment.warp_image(pixels, matrix, 64).astype(float)
     assert np.abs(small - full)[8:-8, 8:-8].mean() < 3.0
 
 

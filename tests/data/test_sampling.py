@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ltsh_jax.data.sampling import GroupSchedule, PersonIndex, plan_step, real_slots, sample_indices
-from ltsh_jax.data.sources import PeopleRecord, min_distances
+from ltsh_jax.data.schema import min_distances
+from ltsh_jax.data.sources import PeopleRecord
 
 
 def _record(num_people: int, unlabelled=(), synthetic=(), pitch=float("nan")) -> PeopleRecord:
@@ -45,15 +46,6 @@ def test_every_annotated_person_is_a_sample():
         PersonIndex.build([_record(1)], "some")
     with pytest.raises(ValueError, match="no annotated people"):
         PersonIndex.build([_record(2, unlabelled=[0, 1])])
-
-
-def test_min_distances_are_between_labelled_joints():
-    keypoints = np.zeros((3, 16, 2), np.float32)
-    keypoints[1] += [3.0, 4.0]
-    keypoints[2] += [100.0, 0.0]
-    labelled = np.ones((3, 16), bool)
-    np.testing.assert_allclose(min_distances(keypoints, labelled), [5.0, 5.0, np.hypot(97, 4)], rtol=1e-6)
-    assert min_distances(keypoints[:1], labelled[:1])[0] == 1e6
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ltsh_jax.decode.assemble import DecodeParams, assemble, decode
 from ltsh_jax.decode.limbs import greedy_match, limb_scores
-from ltsh_jax.decode.peaks import _prepare, cubic_weight, find_peaks
+from ltsh_jax.decode.peaks import _prepare, cubic_weight, find_peaks_and_count
 from ltsh_jax.people import People
 from ltsh_jax.skeleton import CMU_MPI, COCO17, Skeleton, from_mpii16
 from ltsh_jax.train.targets import build_targets
@@ -266,6 +266,11 @@ def _scipy_peaks(m: np.ndarray, threshold=0.05) -> set:
     is_max = m == maximum_filter(m, size=3, mode="constant", cval=-np.inf)
     ys, xs = np.nonzero(is_max & (m > threshold))
     return set(zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def find_peaks(maps, input_size, *, stride=8, sigma=3.0, max_peaks=64, max_blocks=4096):
+    return find_peaks_and_count(maps, input_size, stride=stride, sigma=sigma, threshold=0.05, max_peaks=max_peaks,
+                                max_blocks=max_blocks)[0]  # fmt: skip
 
 
 def _jax_peaks(peaks, c) -> set:

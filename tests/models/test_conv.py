@@ -12,12 +12,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from benchmarks.train_step import make_batch
-from experiments.configs.common import FREEZE_FIRST_FOUR
+from experiments.configs.common import FREEZE_FIRST_FOUR, base_config
 from ltsh_jax.models import conv
-from ltsh_jax.models.openpose import Conv, OpenPose
+from ltsh_jax.models.openpose import Conv, OpenPose, build_model, get_skeleton, init_params
+from ltsh_jax.people import People
 from ltsh_jax.train.optim import param_path
-from ltsh_jax.train.step import build_model, init_params, make_loss_fn
+from ltsh_jax.train.step import make_loss_fn
 
 
 def _rand(seed, *shape):
@@ -115,22 +115,38 @@ def test_student_gives_the_same_outputs_and_gradients_with_both_conv_impls(monke
 
 
 def _tiny_config(freeze: str) -> ml_collections.ConfigDict:
-    from benchmarks.train_step import make_config
-
-    config = make_config("tiny", False, batch_size=2)
+    config = base_config()
     config.model.width, config.model.num_stages, config.data.input_size = 1 / 16, 2, 32
-    config.data.max_people = 2
+    config.model.dtype = "float32"
+    config.train.batch_size, config.data.max_people = 2, 2
     config.optim.freeze = freeze
     return config
 
 
+def _random_batch(config: ml_collections.ConfigDict, num_parts: int) -> dict:
+    """Random crops with up to max_people people each, in the train step's format (half of them synthetic)."""
+    size, stride, b, p = config.data.input_size, config.data.stride, config.train.batch_size, config.data.max_people
+    rng = np.random.default_rng(0)
+    people = People(
+        keypoints=rng.uniform(0, size, (b, p, num_parts, 2)).astype(np.float32),
+        labelled=rng.uniform(size=(b, p, num_parts)) < 0.8,
+        valid=rng.uniform(size=(b, p)) < 0.7,
+        is_synthetic=np.zeros((b, p), bool),
+    )
+    ignore = np.zeros((b, size // stride, size // stride), np.uint8)
+    ignore[:, :1, :1] = 1
+    image = rng.integers(0, 256, (b, size, size, 3), dtype=np.uint8)
+    return dict(image=image, people=people, ignore_mask=ignore, is_synthetic=np.arange(b) >= b // 2)
+
+
 def test_frozen_layers_get_zero_gradient_and_the_rest_is_unchanged():
     plain, frozen = _tiny_config(""), _tiny_config(FREEZE_FIRST_FOUR)
-    model = build_model(plain)
+    skeleton = get_skeleton(plain)
+    model = build_model(plain, skeleton)
     params = init_params(model, plain, jax.random.key(0))
-    batch = jax.tree_util.tree_map(jnp.asarray, make_batch(plain))
-    (l0, _), g0 = jax.jit(jax.value_and_grad(make_loss_fn(model, plain), has_aux=True))(params, batch)
-    (l1, _), g1 = jax.jit(jax.value_and_grad(make_loss_fn(model, frozen), has_aux=True))(params, batch)
+    batch = jax.tree_util.tree_map(jnp.asarray, _random_batch(plain, skeleton.num_parts))
+    (l0, _), g0 = jax.jit(jax.value_and_grad(make_loss_fn(model, plain, skeleton), has_aux=True))(params, batch)
+    (l1, _), g1 = jax.jit(jax.value_and_grad(make_loss_fn(model, frozen, skeleton), has_aux=True))(params, batch)
     assert float(l1) == pytest.approx(float(l0), rel=1e-6)
     n_frozen = 0
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(g1), jax.tree_util.tree_leaves(g0), strict=True):

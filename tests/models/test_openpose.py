@@ -8,9 +8,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ltsh_jax.models.openpose import OpenPose, StageOutput, count_params
+from ltsh_jax.models.openpose import OpenPose, StageOutput, normalise_images
 
 TINY = 1 / 16
+
+
+def _count(params) -> int:
+    """Scalars in a parameter tree (arrays or ShapeDtypeStructs)."""
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(params))
+
+
+def test_normalise_images_maps_pixels_to_minus_half_to_half():
+    pixels = np.array([[0, 64, 128, 255]], np.uint8)
+    out = normalise_images(pixels)
+    assert out.dtype == jnp.float32
+    np.testing.assert_array_equal(out, [[-0.5, -0.25, 0.0, 255 / 256 - 0.5]])  # x / 256 - 0.5 by hand
+    # decode.maps pads with grey 128.0, which the network saw as 128 / 256 - 0.5 = 0 before and after
+    assert float(normalise_images(128.0)) == 128.0 / 256.0 - 0.5 == 0.0
 
 
 def ch(c, width):
@@ -63,7 +77,7 @@ def paths(params):
 
 def test_paper_size_parameter_count_and_names():
     params = abstract_params(OpenPose())
-    assert count_params(params) == expected_count() == 51_481_032
+    assert _count(params) == expected_count() == 51_481_032
     shapes = paths(params)
     assert shapes["backbone/conv1_1/kernel"] == (3, 3, 3, 64)
     assert shapes["backbone/conv4_2/kernel"] == (3, 3, 512, 512)
@@ -86,7 +100,7 @@ def test_paper_size_parameter_count_and_names():
 @pytest.mark.parametrize("width,num_stages", [(TINY, 2), (TINY, 3), (0.5, 1), (0.25, 6)])
 def test_width_and_stages_change_count_as_the_formula_says(width, num_stages):
     params = abstract_params(OpenPose(width=width, num_stages=num_stages), size=64)
-    assert count_params(params) == expected_count(width=width, num_stages=num_stages)
+    assert _count(params) == expected_count(width=width, num_stages=num_stages)
     assert {k for k in params if k.startswith("stage")} == {f"stage{t}" for t in range(1, num_stages + 1)}
 
 
@@ -94,7 +108,7 @@ def test_tiny_model_real_init(tiny):
     model, params = tiny
     abstract = abstract_params(model, size=32)
     assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(abstract)
-    assert count_params(params) == expected_count(width=TINY, num_stages=2)
+    assert _count(params) == expected_count(width=TINY, num_stages=2)
     assert paths(params) == paths(abstract)
     flat = {"/".join(k.key for k in p): v for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
     for path, value in flat.items():

@@ -223,7 +223,7 @@ def test_ltsh_synthetic_builds_on_sun397_backgrounds(sun397_dir, tmp_path, monke
     """`sun397_dir` in the D_S config: every image's background is one of the photos TFDS downscaled."""
     from data_builders.build import build
     from data_builders.ltsh_synthetic import LtshSyntheticConfig
-    from ltsh_jax.data import splits
+    from ltsh_jax.data import decoding, sources
     from ltsh_jax.synth import generate
     from ltsh_jax.synth.stick_people import StickPeople
     from tests.egl import skip_without_egl
@@ -235,8 +235,8 @@ def test_ltsh_synthetic_builds_on_sun397_backgrounds(sun397_dir, tmp_path, monke
     builder = build("ltsh_synthetic", data_dir=tmp_path, config=config)
     source = builder.as_data_source(split="train")
     for i in range(len(source)):
-        image = splits.decode_image_bytes(source[i]["image"])
-        example = splits.decode_example(source[i])
+        image = decoding.decode_image(source[i]["image"])
+        example = sources.decode_example(source[i])
         people = np.zeros(image.shape[:2], bool)
         for keypoints in example.keypoints:  # keep away from every person's joints
             for x, y in keypoints[:, :2]:

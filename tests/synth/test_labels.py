@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ltsh_jax.data.schema import NOT_LABELLED, OCCLUDED, VISIBLE
 from ltsh_jax.synth import labels as L
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.generate import Synthesizer
@@ -49,9 +50,9 @@ def test_person_in_front_occludes_the_one_behind(renderer):
     behind, front = at(STANDING, z=-6.0), at(STANDING, z=-4.0)
     frame, lab = render_people(renderer, CAMERA, [behind, front])
     v = lab.keypoints[..., 2]
-    assert (v[1] == L.VISIBLE).sum() >= 14  # the front person: all but joints on a thin edge
+    assert (v[1] == VISIBLE).sum() >= 14  # the front person: all but joints on a thin edge
     for j in (L.PELVIS, L.THORAX, L.UPPER_NECK):  # on the body's centre line: hidden by the front person
-        assert v[0, j] == L.OCCLUDED and lab.occlusion_reason[0, j] == L.REASON_OTHERS
+        assert v[0, j] == OCCLUDED and lab.occlusion_reason[0, j] == L.REASON_OTHERS
     pixels, _ = CAMERA.project(behind)
     np.testing.assert_allclose(lab.keypoints[0, :, :2], pixels, atol=1e-4)  # coordinates kept when occluded
 
@@ -61,10 +62,10 @@ def test_joint_behind_its_own_torso_is_self_occluded(renderer):
     person[10] = [0.0, 1.2, -0.2]  # right wrist behind the torso (the person faces the camera, +z)
     person[11] = [-0.1, 1.25, -0.1]
     frame, lab = render_people(renderer, CAMERA, [at(person, z=-4.0)])
-    assert lab.keypoints[0, 10, 2] == L.OCCLUDED and lab.occlusion_reason[0, 10] == L.REASON_SELF
-    assert lab.keypoints[0, L.PELVIS, 2] == L.VISIBLE
+    assert lab.keypoints[0, 10, 2] == OCCLUDED and lab.occlusion_reason[0, 10] == L.REASON_SELF
+    assert lab.keypoints[0, L.PELVIS, 2] == VISIBLE
     turned, _ = render_people(renderer, CAMERA, [at(person, z=-4.0, yaw_180=True)])[1], None
-    assert turned.keypoints[0, 10, 2] == L.VISIBLE  # seen from the back the wrist is in front
+    assert turned.keypoints[0, 10, 2] == VISIBLE  # seen from the back the wrist is in front
 
 
 def test_joints_outside_the_image_are_not_labelled(renderer):
@@ -72,7 +73,7 @@ def test_joints_outside_the_image_are_not_labelled(renderer):
     v = lab.keypoints[..., 2]
     pixels, _ = CAMERA.project(at(STANDING, x=-0.3, z=-1.2))
     outside = (pixels[:, 1] > SIZE - 0.5) | (pixels[:, 0] < -0.5)
-    assert outside.any() and (v[0, outside] == L.NOT_LABELLED).all()
+    assert outside.any() and (v[0, outside] == NOT_LABELLED).all()
     assert (lab.keypoints[0, outside, :2] == 0).all() and (v[0, ~outside] > 0).all()
 
 
@@ -92,7 +93,7 @@ def test_head_box_objpos_and_scale_follow_the_projection():
     stature = 0.42 + 0.42 + 0.03 + 0.5 + 0.1 + 0.19
     np.testing.assert_allclose(L.standing_height(joints), stature, rtol=1e-6)
     np.testing.assert_allclose(lab.scale, 120 * stature / np.array([3.0, 6.0]) / 200, rtol=1e-5)
-    assert (lab.keypoints[..., 2] == L.OCCLUDED).all()  # an empty frame: nothing shows them (edge case)
+    assert (lab.keypoints[..., 2] == OCCLUDED).all()  # an empty frame: nothing shows them (edge case)
 
 
 def test_invariants_over_generated_scenes(renderer):
@@ -122,11 +123,11 @@ def check_invariants(synthesizer, seeds) -> dict[str, int]:
         for p in range(lab.keypoints.shape[0]):
             for j in range(16):
                 v = lab.keypoints[p, j, 2]
-                if v == L.NOT_LABELLED:
+                if v == NOT_LABELLED:
                     continue
                 col, row = np.round(lab.keypoints[p, j, :2]).astype(int)
                 seen = frame.instance[row, col]
-                if v == L.VISIBLE:  # a visible joint lies on its own person's pixels
+                if v == VISIBLE:  # a visible joint lies on its own person's pixels
                     assert seen == p + 1
                     checked["visible"] += 1
                 elif lab.occlusion_reason[p, j] == L.REASON_OTHERS:  # occluded by others: not on its own pixels
@@ -136,7 +137,7 @@ def check_invariants(synthesizer, seeds) -> dict[str, int]:
                     assert seen == p + 1 and frame.depth[row, col] < depth[p, j] - L.TOLERANCE_MARGIN
                     checked["self"] += 1
             ys, xs = np.nonzero(frame.instance == p + 1)
-            if (lab.keypoints[p, :, 2] == L.VISIBLE).sum() >= 8:  # a mostly visible person
+            if (lab.keypoints[p, :, 2] == VISIBLE).sum() >= 8:  # a mostly visible person
                 px, py = pixels[p, L.PELVIS]
                 assert xs.min() - 0.5 <= px <= xs.max() + 0.5 and ys.min() - 0.5 <= py <= ys.max() + 0.5
                 checked["pelvis"] += 1

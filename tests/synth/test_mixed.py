@@ -19,7 +19,7 @@ from data_builders.bad_input import BadInputError
 from data_builders.build import build
 from data_builders.ltsh_mixed import LtshMixedConfig
 from data_builders.ltsh_stylized import LtshStylizedConfig
-from ltsh_jax.data import splits
+from ltsh_jax.data import decoding, sources
 from ltsh_jax.synth import generate, mixed
 from ltsh_jax.synth.stick_people import StickPeople
 from tests.egl import skip_without_egl
@@ -50,13 +50,13 @@ def builds(tmp_path_factory):
             for i in range(len(source)):
                 raw = source[i]
                 out[name][raw["image/filename"].decode()] = out[name].get(raw["image/filename"].decode(), [])
-                out[name][raw["image/filename"].decode()].append(splits.decode_example(raw))
+                out[name][raw["image/filename"].decode()].append(sources.decode_example(raw))
             out[name + "/builder"] = builder
     return out
 
 
 def photo(name: str) -> np.ndarray:
-    return splits.decode_image_bytes((REAL / name).read_bytes())
+    return decoding.decode_image((REAL / name).read_bytes())
 
 
 def test_real_keypoints_equal_the_source_and_synthetic_people_are_flagged(builds):
@@ -69,7 +69,7 @@ def test_real_keypoints_equal_the_source_and_synthetic_people_are_flagged(builds
             assert not ex.is_synthetic[0] and ex.is_synthetic[1:].all() and len(ex.is_synthetic) >= 2
             np.testing.assert_array_equal(ex.keypoints[0][vis == 1], (joints[vis == 1] - 1.0).astype(np.float32))
             np.testing.assert_array_equal(ex.visibility[0], np.where(vis == 1, 2, 0))
-            assert ex.scale[0] == np.float32(record["scale"])
+            assert ex.scales[0] == np.float32(record["scale"])
             assert (ex.group_id[1:] == -1).all()
         first, second = examples
         assert not np.array_equal(first.image, second.image)  # two renders, different humans
@@ -87,8 +87,8 @@ def test_composite_instances_scales_and_covered_joints(builds):
             ids = set(np.unique(ex.instance_mask)) - {0}
             assert ids <= set(range(2, len(ex.is_synthetic) + 1))  # only synthetic people (index >= 1) are drawn
             low, high = mixed.MixConfig().scale_jitter
-            assert np.all(ex.scale[1:] >= real_scale * low * 0.999)
-            assert np.all(ex.scale[1:] <= real_scale * high * 1.001)
+            assert np.all(ex.scales[1:] >= real_scale * low * 0.999)
+            assert np.all(ex.scales[1:] <= real_scale * high * 1.001)
             visible = ex.visibility[1:] == 2
             kp = np.rint(ex.keypoints[1:][visible]).astype(int)
             owner = np.nonzero(visible)[0] + 2

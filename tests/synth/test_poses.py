@@ -98,24 +98,3 @@ def test_families_differ_as_they_should(model, samples):
         axis = people[:, J["head_top"]] - people[:, [J["l_ankle"], J["r_ankle"]]].mean(1)
         vertical = np.abs(axis[:, 1]) / np.linalg.norm(axis, axis=1)
         assert (vertical < 0.5).all() if horizontal else (vertical > 0.9).all()
-
-
-def test_pose_set_files(model, tmp_path):
-    rng = np.random.default_rng(3)
-    rotations = np.stack([poses.sample_pose(rng, model) for _ in range(3)])
-    np.savez(tmp_path / "set.npz", rotations=rotations, bone_names=np.array(model.bone_names))
-    np.testing.assert_array_equal(poses.load_pose_set(tmp_path / "set.npz", model), rotations)
-    np.savez(tmp_path / "short.npz", rotations=rotations[:, :-2])
-    with pytest.raises(ValueError, match=r"short\.npz.*'rotations' has 102 bones.*104"):
-        poses.load_pose_set(tmp_path / "short.npz", model)
-    np.savez(tmp_path / "names.npz", rotations=rotations, bone_names=np.array(model.bone_names[::-1]))
-    with pytest.raises(ValueError, match="bone_names"):
-        poses.load_pose_set(tmp_path / "names.npz", model)
-    np.savez(tmp_path / "other.npz", poses=rotations)
-    with pytest.raises(ValueError, match="no field 'rotations'"):
-        poses.load_pose_set(tmp_path / "other.npz", model)
-    (tmp_path / "junk.npz").write_bytes(b"not an npz")
-    with pytest.raises(ValueError, match="junk.npz"):
-        poses.load_pose_set(tmp_path / "junk.npz", model)
-    with pytest.raises(ValueError, match="unknown pose family"):
-        poses.sample_pose(rng, model, "dancing")

@@ -21,7 +21,8 @@ from PIL import Image
 from experiments.configs import teacher_c
 from ltsh_jax.data.augment import AugmentParams
 from ltsh_jax.data.pipeline import Pipeline
-from ltsh_jax.data.sources import PeopleRecord, min_distances
+from ltsh_jax.data.schema import min_distances
+from ltsh_jax.data.sources import PeopleRecord
 from ltsh_jax.metrics import read_metrics
 from ltsh_jax.models.teacher import Teacher, init_teacher_params
 from ltsh_jax.skeleton import CMU_MPI

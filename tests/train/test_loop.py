@@ -13,6 +13,7 @@ import pytest
 from experiments.configs import smoke
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.metrics import read_metrics
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.train import loop
 from tests.paths import REPO
 
@@ -40,7 +41,7 @@ def _latest_params(workdir):
 
 def _example_params():
     config = _config()
-    return loop.init_params(loop.build_model(config), config, jax.random.key(0))
+    return init_params(build_model(config, get_skeleton(config)), config, jax.random.key(0))
 
 
 @pytest.fixture(scope="module")
