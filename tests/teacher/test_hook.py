@@ -227,3 +227,9 @@ def test_tiny_end_to_end_training_with_the_teacher_and_resume(tmp_path, monkeypa
             loop.train_and_evaluate(config, tmp_path / "resumed")
     loop.train_and_evaluate(config, tmp_path / "resumed")
     assert _teacher_records(tmp_path / "resumed") == records
+
+    # the same workdir with other teacher groups: stopped by the saved group digest before any array is read
+    other = config.copy_and_resolve_references()
+    other.teacher.num_groups = 3
+    with pytest.raises(ValueError, match="the saved pipeline state was made with groups"):
+        loop.train_and_evaluate(other, tmp_path / "resumed")
