@@ -163,7 +163,7 @@ def config_conv_impl() -> str:
     from experiments.configs.common import base_config
     from ltsh_jax.models.conv import resolve_conv_impl
 
-    return resolve_conv_impl(base_config().model.get("conv_impl", "auto"))
+    return resolve_conv_impl(base_config().model.conv_impl)
 
 
 def make_jax_runner(config, batch_np, params, skeleton):

@@ -1,15 +1,27 @@
-"""Orbax checkpoints of the train state, saved as separate items so a run can start from another's params.
+"""One orbax checkpoint per saved step holding every piece of training state as a named item.
 
-Items: 'params', 'opt_state' (orbax pytrees, written atomically) and 'meta' (JSON: step and any extra
-host state a caller adds, such as the teacher's). A killed save leaves no half-written step behind.
+Items: 'params' and 'opt_state' (the student), 'teacher' and 'teacher_block' (the teacher's state and
+its running block, only with config.teacher.enabled), each an orbax pytree, and 'meta' (JSON: step and
+the input pipeline's state). All items of a step are written in one atomic save, so a kill leaves
+either the whole step or none of it. 'params' alone is enough to start a new run or to evaluate.
+
+Old layout (before the teacher joined this checkpoint): the teacher lived in a second checkpoint series
+in WORKDIR/teacher_checkpoints. Its student items are the same, so `restore_params` still reads it;
+resuming a teacher run from it fails with a one-line message.
 """
 
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+META = "meta"
+# The second checkpoint series of the old layout, next to `checkpoints/`.
+OLD_TEACHER_DIR = "teacher_checkpoints"
 
 
 def _abstract(tree):
@@ -17,8 +29,13 @@ def _abstract(tree):
     return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+class OldLayoutError(ValueError):
+    """A checkpoint written before the teacher moved into the student's checkpoint."""
+
+
 class Checkpointer:
-    """Saves and restores {'params', 'opt_state', 'meta'} under `directory`, keeping the newest `max_to_keep`."""
+    """Saves and restores named pytree items plus a JSON 'meta' under `directory`, keeping the newest
+    `max_to_keep` steps."""
 
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3):
         self.directory = pathlib.Path(directory).absolute()
@@ -26,33 +43,48 @@ class Checkpointer:
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
+        """The newest fully written step, None before the first save."""
         return self._manager.latest_step()
 
-    def save(self, step: int, params, opt_state, meta: dict) -> None:
-        """Writes the checkpoint of `step` (asynchronously; `wait` blocks until it is on disk)."""
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                params=ocp.args.StandardSave(params),
-                opt_state=ocp.args.StandardSave(opt_state),
-                meta=ocp.args.JsonSave(meta),
-            ),
-        )
+    def save(self, step: int, items: Mapping[str, Any], meta: dict) -> None:
+        """Writes every item and `meta` as step `step` in one atomic save (asynchronous; `wait` blocks)."""
+        if META in items:
+            raise ValueError(f"'{META}' is the JSON item: pass it as `meta`")
+        args = {name: ocp.args.StandardSave(tree) for name, tree in items.items()}
+        self._manager.save(step, args=ocp.args.Composite(**args, **{META: ocp.args.JsonSave(meta)}))
 
-    def restore(self, step: int, params, opt_state) -> tuple:
-        """(params, opt_state, meta) of `step`, laid out like the given example trees."""
-        restored = self._manager.restore(
-            step,
-            args=ocp.args.Composite(
-                params=ocp.args.StandardRestore(_abstract(params)),
-                opt_state=ocp.args.StandardRestore(_abstract(opt_state)),
-                meta=ocp.args.JsonRestore(),
-            ),
-        )
-        return restored["params"], restored["opt_state"], dict(restored["meta"])
+    def restore(self, step: int, like: Mapping[str, Any]) -> tuple[dict[str, Any], dict]:
+        """(items, meta) of `step`: the items named in `like`, each laid out like its example tree there.
+
+        OldLayoutError when a requested item is missing because the run used the old layout; ValueError
+        when it is missing otherwise (the run was written with another configuration).
+        """
+        self._check_items(step, like)
+        args = {name: ocp.args.StandardRestore(_abstract(tree)) for name, tree in like.items()}
+        restored = self._manager.restore(step, args=ocp.args.Composite(**args, **{META: ocp.args.JsonRestore()}))
+        return {name: restored[name] for name in like}, dict(restored[META])
+
+    def meta(self, step: int) -> dict:
+        """Only the JSON meta of `step` (cheap: to check a resume against it before reading any array)."""
+        return dict(self._manager.restore(step, args=ocp.args.Composite(**{META: ocp.args.JsonRestore()}))[META])
+
+    def _check_items(self, step: int, like: Mapping[str, Any]) -> None:
+        step_dir = self.directory / str(step)
+        missing = sorted(name for name in like if not (step_dir / name).is_dir())
+        if not missing:
+            return
+        old_teacher = self.directory.parent / OLD_TEACHER_DIR
+        if old_teacher.is_dir():
+            raise OldLayoutError(
+                f"{step_dir} is an old-layout checkpoint (its teacher is in {old_teacher}): it cannot be resumed "
+                f"by this version; start a new workdir with --config.init_from={self.directory.parent} "
+                "(parameters only) or resume it with the code that wrote it"
+            )
+        raise ValueError(f"{step_dir} has no item {missing}: it was written with another configuration "
+                         "(config.teacher.enabled?)")  # fmt: skip
 
     def restore_params(self, params, step: int | None = None):
-        """Only the parameters (of the latest step by default): to start a new run from this one."""
+        """Only the student's parameters (of the latest step by default): to start a new run or evaluate."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
@@ -62,7 +94,9 @@ class Checkpointer:
         return restored["params"]
 
     def wait(self) -> None:
+        """Blocks until the last save is on disk."""
         self._manager.wait_until_finished()
 
     def close(self) -> None:
+        """Waits for pending saves and releases the manager."""
         self._manager.close()

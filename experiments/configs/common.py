@@ -73,6 +73,22 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.eval_every = 1_000
     config.train.checkpoint_every = 1_000
     config.train.max_checkpoints = 3
+
+    # The adversarial teacher (ltsh_jax/teacher/hook.py), off unless a row turns it on (teacher_common.py).
+    config.teacher = ml_collections.ConfigDict()
+    config.teacher.enabled = False
+    config.teacher.grouping = "C"  # 'C' camera pitch, 'mD' minimal distance, 'C+mD' both (product of bins)
+    config.teacher.num_groups = 10  # bins per characteristic (10 in the paper); joint: groups = bins ** 2
+    config.teacher.every_n = 20  # student steps per teacher step (N)
+    config.teacher.hardest_k = 1  # hardest real crops of the last N steps fed to the teacher (1 in the paper)
+    config.teacher.eps = 0.1  # probability of a uniform draw instead of one from P~
+    config.teacher.alpha = 0.01  # size of the pseudo-target update (Eq. 2)
+    config.teacher.history = 10  # H: past synthetic losses the reward compares against (Eq. 1)
+    config.teacher.learning_rate = 1e-4  # the teacher's own Adam (the paper's value is in its supp. mat.; ours)
+    config.teacher.width = 1.0  # teacher network width multiplier (1.0 = the reference architecture)
+    config.teacher.vgg_weights = ""  # optional ImageNet VGG-19 for the teacher's conv1_1 .. conv4_2 (.npz or .h5)
+    config.teacher.input_size = 368  # crops are resized to this before the teacher sees them
+    config.teacher.seed = 0
     return config
 
 
@@ -142,7 +158,7 @@ def make_tiny(config: ml_collections.ConfigDict, num_steps: int = 100) -> None:
             section.builder_config = "tiny"
 
 
-def check_variant(row: str, variant: str) -> None:
-    """ValueError unless variant is '' (paper settings) or 'tiny'."""
-    if variant not in ("", "tiny"):
-        raise ValueError(f"unknown {row} variant {variant!r}: use '' (paper settings) or 'tiny'")
+def check_variant(row: str, variant: str, allowed: tuple[str, ...] = ("", "tiny")) -> None:
+    """ValueError unless variant is one of `allowed` (by default '' for the paper settings, or 'tiny')."""
+    if variant not in allowed:
+        raise ValueError(f"unknown {row} variant {variant!r}: use one of {', '.join(map(repr, allowed))}")

@@ -9,14 +9,12 @@ held-out `validation` split scores them. The teacher takes larger steps than the
 learning rate) so that its probabilities visibly move within the demo's few hundred student steps.
 """
 
-import ml_collections
-
-from experiments.configs.common import base_config, small_student
+from experiments.configs.common import base_config, check_variant, small_student
+from experiments.configs.teacher_common import use_teacher
 
 
 def get_config(variant: str = "baseline"):
-    if variant not in ("baseline", "teacher"):
-        raise ValueError(f"unknown demo variant {variant!r}: use 'baseline' or 'teacher'")
+    check_variant("demo", variant, ("baseline", "teacher"))
     config = base_config()
     for section in (config.data, config.data.synthetic):
         section.source = "tfds"
@@ -30,19 +28,6 @@ def get_config(variant: str = "baseline"):
     # 800 steps: about 2 minutes per run on 2 idle CPU cores.
     small_student(config, width=0.125, input_size=128, max_people=6, batch_size=8, num_steps=800, log_every=20,
                   eval_every=200)  # fmt: skip
-    if variant == "teacher":
-        teacher = ml_collections.ConfigDict()
-        teacher.enabled = True
-        teacher.grouping = "C"  # camera pitch
-        teacher.num_groups = 5
-        teacher.every_n = 5
-        teacher.hardest_k = 1
-        teacher.eps = 0.1
-        teacher.alpha = 0.2
-        teacher.history = 5
-        teacher.learning_rate = 1e-2
-        teacher.width = 0.0625
-        teacher.input_size = 32
-        teacher.seed = 0
-        config.teacher = teacher
+    if variant == "teacher":  # camera-pitch groups; larger steps than the paper's so P~ moves within the demo
+        use_teacher(config, "C", 5, every_n=5, alpha=0.2, history=5, learning_rate=1e-2, width=0.0625, input_size=32)
     return config

@@ -9,15 +9,14 @@ Variants: `dr.py` (paper settings: full OpenPose, 368x368 crops, batch 32, real 
 runs and tests on a small build such as the builder's dummy data).
 """
 
-from experiments.configs.common import base_config, make_tiny, use_mpii_real
+from experiments.configs.common import base_config, check_variant, make_tiny, use_mpii_real
 
 
 def get_config(variant: str = ""):
+    check_variant("dr", variant)
     config = base_config()
     use_mpii_real(config)
     config.data.real_fraction = 1.0  # D_R only: no synthetic source
     if variant == "tiny":
         make_tiny(config)
-    elif variant:
-        raise ValueError(f"unknown dr variant {variant!r}: use '' or 'tiny'")
     return config

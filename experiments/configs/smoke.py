@@ -8,17 +8,16 @@ Variants: `smoke.py` (300 steps, about 2 minutes on 2 CPU cores) and `smoke.py:t
 steps, for tests).
 """
 
-from experiments.configs.common import base_config, small_student
+from experiments.configs.common import base_config, check_variant, small_student
 
 
 def get_config(variant: str = ""):
+    check_variant("smoke", variant, ("", "test"))
     config = base_config()
     if variant == "test":
         small_student(config, width=0.0625, input_size=64, max_people=4, batch_size=4, num_steps=6, log_every=2,
                       eval_every=3)  # fmt: skip
-    elif not variant:
+    else:
         small_student(config, width=0.125, input_size=128, max_people=4, batch_size=8, num_steps=300, log_every=10,
                       eval_every=100)  # fmt: skip
-    else:
-        raise ValueError(f"unknown smoke variant {variant!r}: use '' or 'test'")
     return config

@@ -13,4 +13,4 @@ from experiments.configs.teacher_common import teacher_config
 
 
 def get_config(variant: str = ""):
-    return teacher_config(variant, "C+mD", 4)
+    return teacher_config("teacher_joint", variant, "C+mD", 4)

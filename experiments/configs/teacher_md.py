@@ -11,4 +11,4 @@ from experiments.configs.teacher_common import teacher_config
 
 
 def get_config(variant: str = ""):
-    return teacher_config(variant, "mD", 10)
+    return teacher_config("teacher_md", variant, "mD", 10)

@@ -198,7 +198,3 @@ class Pipeline:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
-
-def batch_for_step(pipeline: Pipeline, step: int) -> dict:
-    """pipeline.batch(step): the one call the training loop makes per step."""
-    return pipeline.batch(step)

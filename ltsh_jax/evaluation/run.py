@@ -192,15 +192,15 @@ def evaluate_checkpoint(
 
 def evaluation_of(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, settings: EvalSettings) -> dict:
     """The results JSON of WORKDIR/eval_SPLIT, evaluated now unless it already scores the run's final
-    checkpoint with the same image limit (so a rerun of a killed table or demo redoes only what is missing)."""
+    checkpoint with exactly these settings (dataset, split, data_dir, builder config, scales, flip, image
+    limit, ...), so a rerun of a killed table or demo redoes only what is missing, and other settings
+    never return old numbers under new labels."""
     output = pathlib.Path(workdir) / f"eval_{settings.split}"
     results_path = output / "results.json"
     if results_path.exists():
         results = json.loads(results_path.read_text())
         run = results.get("run", {})
-        if (
-            run.get("checkpoint_step") == config.train.num_steps
-            and run.get("settings", {}).get("max_images") == settings.max_images
-        ):
+        wanted = json.loads(json.dumps(dataclasses.asdict(settings)))  # as results.json holds it: tuples as lists
+        if run.get("checkpoint_step") == config.train.num_steps and run.get("settings") == wanted:
             return results
     return evaluate_checkpoint(config, workdir, settings, output)

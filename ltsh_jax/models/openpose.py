@@ -226,7 +226,7 @@ def build_model(config: ml_collections.ConfigDict, skeleton: Skeleton) -> OpenPo
         width=config.model.width,
         num_stages=config.model.num_stages,
         dtype=DTYPES[config.model.dtype],
-        conv_impl=resolve_conv_impl(config.model.get("conv_impl", "auto")),
+        conv_impl=resolve_conv_impl(config.model.conv_impl),
     )
 
 

@@ -15,10 +15,10 @@ The per-step work is lag-1: the per-sample losses of step s are read while step 
 host never waits on the device except at block ends (where the next group depends on them anyway).
 
 Group sizes and bin edges go to the log at start-up and to WORKDIR/groups.json.
-State for resume (saved in WORKDIR/teacher_checkpoints at the student's checkpoint steps): teacher
-params, optimizer state (which holds the loss history), rng, current group, the crops behind the
-current choice, and the running block (loss sum, count, best crops so far). A resumed run therefore
-draws the same group sequence as an uninterrupted one.
+State for resume, two items of the student's checkpoint (`checkpoint_items`, ltsh_jax/checkpoints.py):
+'teacher' (params, optimizer state holding the loss history, rng, current group, the crops behind the
+current choice) and 'teacher_block' (the running block: loss sum, count, best crops so far). A resumed
+run therefore draws the same group sequence as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import numpy as np
 import optax
 
 from ltsh_jax import plots
-from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import sampling
 from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.metrics import read_metrics
@@ -46,6 +45,9 @@ from ltsh_jax.teacher import groups, update
 
 PROBS_KEY = "teacher_probs"
 GROUPS_FILE = "groups.json"
+# Checkpoint item names of the teacher's state and of its running block.
+STATE_ITEM = "teacher"
+BLOCK_ITEM = "teacher_block"
 
 
 @flax.struct.dataclass
@@ -89,7 +91,7 @@ def make_block_step(
             return update.reward_loss(logits, state.group, alpha, mask), logits
 
         grads, old_logits = jax.grad(loss_fn, has_aux=True)(state.params)
-        history = state.opt_state[0]
+        history = update.reward_state(state.opt_state)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params, synthetic_loss=synthetic_loss)
         params = optax.apply_updates(state.params, updates)
         delta = update.last_delta(opt_state)
@@ -123,9 +125,9 @@ class TeacherHook:
             raise NotImplementedError("the teacher runs on one process only (its input crop is process-local)")
         if pipeline.synthetic_index is None:
             raise ValueError("config.teacher.enabled needs a synthetic source (config.data.synthetic.source)")
-        real = sampling.real_slots(config.train.batch_size, config.data.get("real_fraction", 0.5))
+        real = sampling.real_slots(config.train.batch_size, config.data.real_fraction)
         if not real.any() or real.all():
-            raise ValueError(f"config.data.real_fraction={config.data.get('real_fraction')} with batch size "
+            raise ValueError(f"config.data.real_fraction={config.data.real_fraction} with batch size "
                              f"{config.train.batch_size} leaves no real or no synthetic slot: the teacher needs "
                              "both")  # fmt: skip
         if int(cfg.hardest_k) > int(real.sum()) * int(cfg.every_n):
@@ -140,7 +142,7 @@ class TeacherHook:
         self.block_step = make_block_step(self.model, self.optimizer, self.grouping.mask, cfg)
         size = int(cfg.input_size)
         params = init_teacher_params(self.model, size, int(cfg.seed))
-        if cfg.get("vgg_weights"):  # the teacher's own VGG-19, initialised from ImageNet like the student's
+        if cfg.vgg_weights:  # the teacher's own VGG-19, initialised from ImageNet like the student's
             params = load_vgg19_weights(params, cfg.vgg_weights)
         self.state = TeacherState(
             params=params,
@@ -151,8 +153,6 @@ class TeacherHook:
         )
         self._reset_block()
         self._pending: list[tuple[np.ndarray, jax.Array, jax.Array, np.ndarray]] = []
-        self.max_to_keep = int(config.train.max_checkpoints)
-        self.checkpointer: Checkpointer | None = None  # opened by start(): nothing is written before training
 
     # --- block accumulators -----------------------------------------------------------------------
     def _reset_block(self) -> None:
@@ -177,20 +177,17 @@ class TeacherHook:
             self._consume(self._pending.pop(0))
 
     # --- called by the training loop --------------------------------------------------------------
-    def start(self, step: int) -> None:
-        """Fresh run (step 0): block 0 samples all groups; resumed run: restore the teacher saved at `step`."""
-        self.checkpointer = Checkpointer(self.workdir / "teacher_checkpoints", max_to_keep=self.max_to_keep)
+    def start(self, step: int, restored: dict | None = None) -> None:
+        """Fresh run (step 0): block 0 samples all groups; resumed run: `restored` holds the checkpoint's
+        items named by `checkpoint_items` (saved at `step`)."""
         if step == 0:
             self.pipeline.set_group(None, 0, self.every_n)
             self._write_groups()
             return
-        if not (self.checkpointer.directory / str(step)).is_dir():
-            raise FileNotFoundError(f"resuming at step {step}, but {self.checkpointer.directory} has no teacher "
-                                    "checkpoint of that step")  # fmt: skip
-        state, (opt_state, block), meta = self.checkpointer.restore(step, *self._checkpoint_items())
-        if meta.get("groups_digest") != sampling.groups_digest(self.grouping.members):
-            raise ValueError("the teacher checkpoint was made with other groups than config.teacher now gives")
-        self.state = TeacherState(opt_state=opt_state, **state)
+        if restored is None:
+            raise ValueError(f"resuming at step {step} needs the teacher items of that step's checkpoint")
+        self.state = restored[STATE_ITEM]
+        block = restored[BLOCK_ITEM]
         self.synthetic_sum = np.float32(block["synthetic_sum"])
         self.synthetic_count = int(block["synthetic_count"])
         self.best_losses = np.asarray(block["best_losses"], np.float32)
@@ -233,30 +230,19 @@ class TeacherHook:
             "teacher_hardest_real_loss": hardest,
         }
 
-    def _checkpoint_items(self) -> tuple[dict, tuple]:
-        """(params item, opt_state item) of the teacher checkpoint: plain dicts of arrays."""
-        state = {"params": self.state.params, "rng": self.state.rng, "group": self.state.group,
-                 "inputs": self.state.inputs}  # fmt: skip
+    def checkpoint_items(self) -> dict:
+        """The teacher's checkpoint items at the current step (pending step folded in): its state and block.
+
+        Also the layout to restore into (`Checkpointer.restore(step, like)`).
+        """
+        self._flush()
         block = {
             "synthetic_sum": np.asarray(self.synthetic_sum, np.float32),
             "synthetic_count": np.asarray(self.synthetic_count, np.int32),
             "best_losses": self.best_losses,
             "best_images": self.best_images,
         }
-        return state, (self.state.opt_state, block)
-
-    def save(self, step: int) -> None:
-        """Saves the teacher (and the running block) beside the student's checkpoint of `step`."""
-        self._flush()
-        meta = {"step": step, "group": int(self.state.group),
-                "groups_digest": sampling.groups_digest(self.grouping.members)}  # fmt: skip
-        self.checkpointer.save(step, *self._checkpoint_items(), meta)
-
-    def close(self) -> None:
-        """Waits for the last teacher checkpoint to be written."""
-        if self.checkpointer is not None:
-            self.checkpointer.wait()
-            self.checkpointer.close()
+        return {STATE_ITEM: self.state, BLOCK_ITEM: block}
 
 
 def plot_probs(workdir: str | pathlib.Path) -> pathlib.Path | None:

@@ -11,7 +11,8 @@ Why a transform: dKL/dlogits = P~ - P = -delta alpha P~_i (e_i - (1 - e_i) / (|g
 direction that does not depend on the reward. So the caller computes the gradient of the *reward*
 case, KL(P_{+1} || P~) (`reward_loss`), and `reward_sign_transform` -- whose state carries the loss
 history H -- turns it into the gradient of the case that actually happened by multiplying by delta.
-It chains with the teacher's own Adam: `teacher_optimizer` = chain(reward sign, adam). The reference
+It chains with the teacher's own Adam: `teacher_optimizer` = named_chain(reward sign, adam), whose
+state is read by name (`reward_state`). The reference
 script trained the teacher with the student's optimizer; here the two never share state.
 
 Eq. 2 can leave an entry of P slightly negative (P~_j < alpha P~_i / (|g| - 1), a very peaked teacher);
@@ -109,14 +110,23 @@ def reward_sign_transform(history: int) -> optax.GradientTransformationExtraArgs
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+# Name of the reward-sign state in a `teacher_optimizer` state.
+REWARD_SIGN = "reward_sign"
+
+
 def teacher_optimizer(learning_rate: float, history: int) -> optax.GradientTransformationExtraArgs:
-    """The teacher's own optimizer: chain(reward sign with history H, Adam(learning_rate))."""
-    return optax.chain(reward_sign_transform(history), optax.adam(learning_rate))
+    """The teacher's own optimizer: named_chain(REWARD_SIGN: reward sign with history H, "adam": Adam(lr))."""
+    return optax.named_chain((REWARD_SIGN, reward_sign_transform(history)), ("adam", optax.adam(learning_rate)))
+
+
+def reward_state(opt_state) -> RewardSignState:
+    """The loss history and last delta inside a `teacher_optimizer` state."""
+    return opt_state[REWARD_SIGN]
 
 
 def last_delta(opt_state) -> jax.Array:
     """The delta of the last update, read from a `teacher_optimizer` state."""
-    return opt_state[0].delta
+    return reward_state(opt_state).delta
 
 
 def choose_group(key: jax.Array, probs: jax.Array, mask: jax.Array, eps: float) -> jax.Array:

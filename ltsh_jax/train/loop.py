@@ -1,23 +1,23 @@
 """train_and_evaluate(config, workdir): the student's training loop.
 
-Host work per step: take this process's slice of the batch (prefetched by data.pipeline), hand it
+Host work per step: take this process's slice of the batch (`Pipeline.batch`, prefetched), hand it
 to the one jitted step. Every `log_every` steps the metrics come back to the host (metrics.jsonl,
 TensorBoard, progress bar); every `checkpoint_every` steps the state is saved, with the input
 pipeline's group schedule in its meta.
 Batches are a function of (seed, step, group schedule), so a run killed and resumed from its last
 checkpoint reproduces the uninterrupted run exactly.
 With config.teacher.enabled, a `hook.TeacherHook` sees every step's batch and metrics, chooses
-the synthetic group every N steps (its records go to metrics.jsonl), and is checkpointed beside the state.
+the synthetic group every N steps (its records go to metrics.jsonl); its state is saved as items of
+the same checkpoint as the student's (ltsh_jax/checkpoints.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import pathlib
 import time
-from collections.abc import Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -28,7 +28,7 @@ from ltsh_jax import sharding
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import sources
 from ltsh_jax.data.augment import AugmentParams
-from ltsh_jax.data.pipeline import Pipeline, batch_for_step
+from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.metrics import MetricsWriter, plot_losses
 from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.models.vgg_weights import load_vgg19_weights
@@ -38,33 +38,15 @@ from ltsh_jax.train import optim
 from ltsh_jax.train.step import create_train_state, make_eval_step, make_train_step
 
 
-@dataclasses.dataclass
-class BatchSource:
-    """Per-step training batches (this process's slice), a fixed list of held-out batches, the pipeline.
-
-    `pipeline.state()` goes into every checkpoint's meta and is restored on resume (group schedule).
-    """
-
-    train: Callable[[int], dict]
-    eval_batches: Callable[[], list[dict]]
-    pipeline: Pipeline | None = None
-
-
 def augment_params(config: ml_collections.ConfigDict) -> AugmentParams:
     """AugmentParams from config.data.augment and the crop size."""
     return AugmentParams(crop_size=config.data.input_size, **config.data.augment.to_dict())
 
 
-def make_batch_source(config: ml_collections.ConfigDict, skeleton: Skeleton) -> BatchSource:
-    """The batches of config.data: the real source (config.data.source 'mpii_json' or 'tfds') and, when
-    config.data.synthetic.source is set, a synthetic one filling 1 - real_fraction of every batch."""
+def _pipeline_args(config: ml_collections.ConfigDict, skeleton: Skeleton) -> dict:
+    """The Pipeline arguments shared by the training and the held-out batches."""
     data = config.data
-    real = sources.open_source(data, "config.data")
-    synthetic_cfg = data.get("synthetic")
-    synthetic = None
-    if synthetic_cfg is not None and synthetic_cfg.source:
-        synthetic = sources.open_source(synthetic_cfg, "config.data.synthetic")
-    common = dict(
+    return dict(
         batch_size=config.train.batch_size,
         params=augment_params(config),
         skeleton=skeleton,
@@ -72,47 +54,58 @@ def make_batch_source(config: ml_collections.ConfigDict, skeleton: Skeleton) -> 
         stride=data.stride,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
-        num_workers=data.get("num_workers", 0),
+        num_workers=data.num_workers,
     )
-    pipeline = Pipeline(
+
+
+def make_pipeline(config: ml_collections.ConfigDict, skeleton: Skeleton) -> Pipeline:
+    """The training batches of config.data: the real source (config.data.source 'mpii_json' or 'tfds') and,
+    when config.data.synthetic.source is set, a synthetic one filling 1 - real_fraction of every batch."""
+    data = config.data
+    real = sources.open_source(data, "config.data")
+    synthetic = sources.open_source(data.synthetic, "config.data.synthetic") if data.synthetic.source else None
+    return Pipeline(
         real,
         synthetic,
         seed=config.seed,
-        real_fraction=data.get("real_fraction", 0.5),
-        synthetic_people=synthetic_cfg.get("people", "synthetic") if synthetic is not None else "synthetic",
-        prefetch=data.get("prefetch", 2),
-        **common,
+        real_fraction=data.real_fraction,
+        synthetic_people=data.synthetic.people,
+        prefetch=data.prefetch,
+        **_pipeline_args(config, skeleton),
     )
 
-    def train(step: int) -> dict:
-        return batch_for_step(pipeline, step)
 
-    def eval_batches() -> list[dict]:
-        eval_real = real
-        if data.source == "tfds" and data.get("eval_split"):
-            eval_real = sources.TfdsSource.load(data.name, data.eval_split, data.data_dir, data.builder_config or None)
-        held_out = Pipeline(eval_real, None, seed=config.seed + 1, augment=False, prefetch=0, **common)
-        try:
-            return [held_out.batch(i) for i in range(data.eval_batches)]
-        finally:
-            held_out.close()
+def held_out_batches(config: ml_collections.ConfigDict, skeleton: Skeleton, pipeline: Pipeline) -> list[dict]:
+    """config.data.eval_batches un-augmented real batches: from config.data.eval_split (tfds) when set,
+    else from the training pipeline's real source with another seed."""
+    data = config.data
+    real = pipeline.sources[0]
+    if data.source == "tfds" and data.eval_split:
+        real = sources.TfdsSource.load(data.name, data.eval_split, data.data_dir, data.builder_config or None)
+    held_out = Pipeline(real, None, seed=config.seed + 1, augment=False, prefetch=0, **_pipeline_args(config, skeleton))
+    try:
+        return [held_out.batch(i) for i in range(data.eval_batches)]
+    finally:
+        held_out.close()
 
-    return BatchSource(train=train, eval_batches=eval_batches, pipeline=pipeline)
 
-
-def _make_teacher_hook(config, batches: BatchSource, workdir) -> hook.TeacherHook | None:
+def _make_teacher_hook(config, pipeline: Pipeline, workdir) -> hook.TeacherHook | None:
     """The teacher (ltsh_jax/teacher/hook.py) when config.teacher.enabled: checks its config and groups now."""
-    if not config.get("teacher") or not config.teacher.enabled:
+    if not config.teacher.enabled:
         return None
     try:
-        return hook.TeacherHook(config, batches.pipeline, workdir, announce=_announce)
+        return hook.TeacherHook(config, pipeline, workdir, announce=_announce)
     except Exception:
-        batches.pipeline.close()
+        pipeline.close()
         raise
 
 
-def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
-    """Fresh (or init_from / VGG-initialised) state, replaced by the latest checkpoint when there is one."""
+def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng, extra_items: dict[str, Any]):
+    """Fresh (or init_from / VGG-initialised) state, replaced by the latest checkpoint when there is one.
+
+    Returns (state, optimizer, restored): `restored` holds the checkpoint's items named in
+    `extra_items` (laid out like them), empty for a fresh run.
+    """
     params = init_params(model, config, rng)
     if config.model.vgg_weights:
         params = load_vgg19_weights(params, config.model.vgg_weights)
@@ -124,13 +117,14 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng):
     replicated = sharding.replicated(mesh)
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(optimizer.init(params), replicated)
-    step, meta = 0, {}
+    step, restored = 0, {}
     if latest is not None:
-        params, opt_state, meta = checkpointer.restore(latest, params, opt_state)
+        restored, meta = checkpointer.restore(latest, {"params": params, "opt_state": opt_state, **extra_items})
+        params, opt_state = restored.pop("params"), restored.pop("opt_state")
         step = int(meta["step"])
         _announce(f"resumed from step {step} in {checkpointer.directory}")
     state = create_train_state(params, optimizer, step=step, opt_state=opt_state, mesh=mesh)
-    return state, optimizer, meta
+    return state, optimizer, restored
 
 
 def _announce(message: str) -> None:
@@ -167,29 +161,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         )
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.train.batch_size, mesh)
-    batches = make_batch_source(config, skeleton)
-    teacher_hook = _make_teacher_hook(config, batches, workdir)  # None unless config.teacher.enabled
+    pipeline = make_pipeline(config, skeleton)
+    teacher_hook = _make_teacher_hook(config, pipeline, workdir)  # None unless config.teacher.enabled
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
     model = build_model(config, skeleton)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
-    state, optimizer, meta = _initial_state(
+    if (latest := checkpointer.latest_step()) is not None:  # first the groups: a run with others stops here
+        pipeline.restore(checkpointer.meta(latest)["input_pipeline"])
+    state, optimizer, restored = _initial_state(
         config,
         model,
         lambda params: optim.make_student_optimizer(config.optim, params),
         mesh,
         checkpointer,
         jax.random.key(config.seed),
+        teacher_hook.checkpoint_items() if teacher_hook is not None else {},
     )
-    if "input_pipeline" in meta:
-        batches.pipeline.restore(meta["input_pipeline"])
     if teacher_hook is not None:
-        teacher_hook.start(int(meta.get("step", 0)))
+        teacher_hook.start(int(state.step), restored or None)
     schedule = optim.learning_rate_schedule(config.optim)
     train_step = make_train_step(model, optimizer, config, mesh, skeleton)
     eval_step = make_eval_step(model, config, mesh, skeleton)
-    eval_data = batches.eval_batches() if config.train.eval_every else []
+    eval_data = held_out_batches(config, skeleton, pipeline) if config.train.eval_every else []
 
     start = int(state.step)
     num_steps = config.train.num_steps
@@ -200,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, num_steps):
-            batch = batches.train(step)
+            batch = pipeline.batch(step)
             state, metrics = train_step(state, sharding.global_batch(batch, mesh))
             if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, batch, metrics)):
                 writer.write(step + 1, teacher_record)
@@ -227,20 +222,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 bar.set_postfix(loss=f"{record['loss']:.4g}")
                 window_start, window_steps = time.perf_counter(), 0
             if save_now:
-                meta = {"step": done, "input_pipeline": batches.pipeline.state()}
+                items = {"params": state.params, "opt_state": state.opt_state}
                 if teacher_hook is not None:
-                    teacher_hook.save(done)
-                checkpointer.save(done, state.params, state.opt_state, meta)
+                    items.update(teacher_hook.checkpoint_items())
+                checkpointer.save(done, items, {"step": done, "input_pipeline": pipeline.state()})
                 last_good = done
             bar.update(1)
     finally:
-        batches.pipeline.close()
+        pipeline.close()
         bar.close()
         checkpointer.wait()
         checkpointer.close()
         writer.close()
-        if teacher_hook is not None:
-            teacher_hook.close()
     if is_chief:
         plot_losses(workdir)
         if teacher_hook is not None:

@@ -59,7 +59,7 @@ def batch_targets(batch: dict, config: ml_collections.ConfigDict, skeleton: Skel
         sigma=config.targets.sigma,
         paf_width=config.targets.paf_width,
         mask_synthetic=config.targets.mask_synthetic,
-        synthetic_threshold=config.targets.get("synthetic_threshold", 0.25),
+        synthetic_threshold=config.targets.synthetic_threshold,
     )
 
 
@@ -67,7 +67,7 @@ def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict, skeleton: S
     """(params, batch) -> (total loss, LossOutput), everything built from the batch on device."""
     size = config.data.input_size
 
-    freeze = config.optim.get("freeze", "")
+    freeze = config.optim.freeze
 
     def loss_fn(params, batch):
         if freeze:

@@ -1,5 +1,6 @@
 """experiments.reproduce: row order, the missing-dataset error, the table built from the runs' own files, resume."""
 
+import dataclasses
 import json
 
 import pytest
@@ -83,3 +84,14 @@ def test_reproduce_writes_the_table_from_its_runs_and_resumes(tmp_path, monkeypa
     assert (workdir / "dr" / "metrics.jsonl").read_text() == metrics_before
     assert (workdir / "dr" / "eval_validation" / "results.json").stat().st_mtime_ns == kept
     assert (workdir / "dr_again" / "eval_validation" / "results.json").exists()
+
+    # Other test scales: both rows are evaluated again (not the cached numbers under the new label) ...
+    rescaled = dataclasses.replace(settings, scales=(0.7, 1.0))
+    reproduce.reproduce(9, workdir, rescaled, "tiny", num_steps=2)
+    for key in ("dr", "dr_again"):
+        results = json.loads((workdir / key / "eval_validation" / "results.json").read_text())
+        assert results["run"]["settings"]["scales"] == [0.7, 1.0], key
+    # ... and the same settings once more reuse them.
+    kept = (workdir / "dr" / "eval_validation" / "results.json").stat().st_mtime_ns
+    reproduce.reproduce(9, workdir, rescaled, "tiny", num_steps=2)
+    assert (workdir / "dr" / "eval_validation" / "results.json").stat().st_mtime_ns == kept

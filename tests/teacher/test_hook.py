@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from experiments.configs import teacher_c
+from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data.augment import AugmentParams
 from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.data.schema import min_distances
@@ -29,6 +30,7 @@ from ltsh_jax.skeleton import CMU_MPI
 from ltsh_jax.teacher import hook as teacher_hook
 from ltsh_jax.teacher import update
 from ltsh_jax.train import loop
+from tests.train.kill import kill_at_step
 
 CROP = 32
 
@@ -91,8 +93,9 @@ def _fake_metrics(pipeline, step, batch, hard_group):
     }
 
 
-def _drive(hook, pipeline, steps, hard_group=2, save_at=()):
-    """Runs the hook over student steps [first, last) with fake metrics; returns the teacher records."""
+def _drive(hook, pipeline, steps, hard_group=2, checkpointer=None, save_at=()):
+    """Runs the hook over student steps [first, last) with fake metrics, saving its checkpoint items and the
+    pipeline state as the loop does at `save_at`; returns the teacher records."""
     records = []
     for step in steps:
         batch = pipeline.batch(step)
@@ -100,7 +103,7 @@ def _drive(hook, pipeline, steps, hard_group=2, save_at=()):
         if record is not None:
             records.append((step + 1, record))
         if step + 1 in save_at:
-            hook.save(step + 1)
+            checkpointer.save(step + 1, hook.checkpoint_items(), {"step": step + 1, "input_pipeline": pipeline.state()})
     return records
 
 
@@ -109,18 +112,19 @@ def test_resume_gives_the_same_group_sequence(tmp_path):
     pipeline = _pipeline(config)
     hook = teacher_hook.TeacherHook(config, pipeline, tmp_path, announce=lambda _: None)
     hook.start(0)
-    full = _drive(hook, pipeline, range(12), save_at=(5,))  # a save mid-block: the block is checkpointed too
-    hook.close()
-    saved_pipeline = None
-    # a second process: same config, resumes at step 5 from the teacher checkpoint and the pipeline state
+    checkpointer = Checkpointer(tmp_path / "checkpoints")
+    full = _drive(hook, pipeline, range(12), checkpointer=checkpointer, save_at=(5,))  # mid-block: block saved too
+    checkpointer.close()
+    # a second process: same config, resumes at step 5 from the checkpoint's teacher items and pipeline state
     pipeline_b = _pipeline(config)
     hook_b = teacher_hook.TeacherHook(config, pipeline_b, tmp_path, announce=lambda _: None)
-    schedule = [[s, g] for s, g in pipeline.schedule.to_json() if s <= 5]
-    saved_pipeline = {"schedule": schedule, "decided_until": 6, "groups_digest": pipeline.state()["groups_digest"]}
-    pipeline_b.restore(saved_pipeline)
-    hook_b.start(5)
+    checkpointer = Checkpointer(tmp_path / "checkpoints")
+    restored, meta = checkpointer.restore(5, hook_b.checkpoint_items())
+    checkpointer.close()
+    assert meta["input_pipeline"]["decided_until"] == 6  # block [4, 6) was decided at step 4
+    pipeline_b.restore(meta["input_pipeline"])
+    hook_b.start(5, restored)
     resumed = _drive(hook_b, pipeline_b, range(5, 12))
-    hook_b.close()
     groups = [(s, r["teacher_group"]) for s, r in full]
     assert [(s, r["teacher_group"]) for s, r in resumed] == [g for g in groups if g[0] > 5]
     for (_, a), (_, b) in zip([x for x in full if x[0] > 5], resumed, strict=True):
@@ -211,20 +215,22 @@ def test_tiny_end_to_end_training_with_the_teacher_and_resume(tmp_path, monkeypa
     assert (tmp_path / "full" / "teacher_probs.png").stat().st_size > 1000
     groups = json.loads((tmp_path / "full" / teacher_hook.GROUPS_FILE).read_text())
     assert sum(groups["sizes"]) == 12 and len(groups["edges"]["C"]) == 5
-    assert sorted(p.name for p in (tmp_path / "full" / "teacher_checkpoints").iterdir() if p.name.isdigit()) == [
-        "3", "6", "8"]  # fmt: skip
+    checkpoints = tmp_path / "full" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir() if p.name.isdigit()) == ["3", "6", "8"]
+    assert {p.name for p in (checkpoints / "8").iterdir() if p.is_dir()} == {
+        "params", "opt_state", teacher_hook.STATE_ITEM, teacher_hook.BLOCK_ITEM, "meta"}  # fmt: skip
+    assert not (tmp_path / "full" / "teacher_checkpoints").exists()
 
     # killed in step 6 (5 done; the last checkpoint, 3, is mid-block: block [2, 4) has seen step 2), resumed
-    real_batch = loop.batch_for_step
-
-    def killed(pipeline, step):
-        if step == 5:
-            raise KeyboardInterrupt("simulated kill")
-        return real_batch(pipeline, step)
-
-    monkeypatch.setattr(loop, "batch_for_step", killed)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_and_evaluate(config, tmp_path / "resumed")
-    monkeypatch.setattr(loop, "batch_for_step", real_batch)
+    with monkeypatch.context() as patch:
+        kill_at_step(5, patch)
+        with pytest.raises(KeyboardInterrupt):
+            loop.train_and_evaluate(config, tmp_path / "resumed")
     loop.train_and_evaluate(config, tmp_path / "resumed")
     assert _teacher_records(tmp_path / "resumed") == records
+
+    # the same workdir with other teacher groups: stopped by the saved group digest before any array is read
+    other = config.copy_and_resolve_references()
+    other.teacher.num_groups = 3
+    with pytest.raises(ValueError, match="the saved pipeline state was made with groups"):
+        loop.train_and_evaluate(other, tmp_path / "resumed")

@@ -133,7 +133,7 @@ def test_state_keeps_shapes_and_dtypes_and_history_order():
         assert jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), state) == spec
         deltas.append(float(update.last_delta(state)))
     assert deltas == [0.0, 1.0, -1.0, 1.0, 1.0]  # 3 >= mean(4, 0.5, 2)
-    np.testing.assert_allclose(state[0].history, [3.0, 4.0, 0.5])
+    np.testing.assert_allclose(update.reward_state(state).history, [3.0, 4.0, 0.5])
     assert apply_update._cache_size() == 1  # one compilation: no shape or dtype drift
 
 

@@ -16,6 +16,7 @@ from ltsh_jax.metrics import read_metrics
 from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.train import loop
 from tests.paths import REPO
+from tests.train.kill import kill_at_step
 
 MPII_SAMPLES = REPO.parent / "shared" / "data" / "real_samples" / "mpii"
 
@@ -69,18 +70,12 @@ def test_run_writes_metrics_checkpoints_and_plot(uninterrupted):
 
 
 def test_resume_after_kill_gives_the_same_run(uninterrupted, tmp_path, monkeypatch):
-    real_batch = loop.batch_for_step
-
-    def killed_at_step_5(samples, step, **kwargs):
-        if step == 4:  # batch of the fifth step: steps 1-4 ran, step 3 was checkpointed, step 4 logged
-            raise KeyboardInterrupt("simulated kill")
-        return real_batch(samples, step, **kwargs)
-
-    monkeypatch.setattr(loop, "batch_for_step", killed_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_and_evaluate(_config(), tmp_path)
+    # batch of the fifth step: steps 1-4 ran, step 3 was checkpointed, step 4 logged
+    with monkeypatch.context() as patch:
+        kill_at_step(4, patch)
+        with pytest.raises(KeyboardInterrupt):
+            loop.train_and_evaluate(_config(), tmp_path)
     assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 4]
-    monkeypatch.setattr(loop, "batch_for_step", real_batch)
     loop.train_and_evaluate(_config(), tmp_path)  # resumes from step 3, rewrites step 4
 
     assert _comparable(read_metrics(tmp_path)) == _comparable(read_metrics(uninterrupted))

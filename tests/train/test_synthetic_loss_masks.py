@@ -68,7 +68,7 @@ def config(mask_synthetic: bool) -> ml_collections.ConfigDict:
     """The fields of an experiment config that step.batch_targets reads."""
     return ml_collections.ConfigDict({
         "data": {"input_size": SIZE, "stride": 8},
-        "targets": {"sigma": 7.0, "paf_width": 1.0, "mask_synthetic": mask_synthetic},
+        "targets": {"sigma": 7.0, "paf_width": 1.0, "mask_synthetic": mask_synthetic, "synthetic_threshold": 0.25},
     })
 
 
