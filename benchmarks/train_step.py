@@ -17,7 +17,7 @@ PyTorch steps get their targets as tensors built once by `ltsh_jax.train.targets
 work than the JAX step, which builds them every step); both normalise the uint8 images in the step.
 
 Configurations (from `experiments/configs/common.base_config()`):
-  tiny   width 0.125, 6 stages, 128x128 crops, batch 8 (DESIGN.md: "width/8 model at 128x128")
+  tiny   width 0.125, 6 stages, 128x128 crops, batch 8
   paper  width 1.0, 6 stages, 368x368 crops, batch 2 on CPU; batch 32 in bfloat16 on GPU/TPU
 
 How to run (from the repository root):

@@ -1,10 +1,7 @@
 """XLA:CPU settings for training the student on CPU, applied through the documented XLA_FLAGS variable.
 
-Measured with `python -m benchmarks.train_step --configs=tiny` on the 2-core build machine (quiet,
-interleaved rounds): with jaxlib 0.10 sending convolutions to YNNPACK (its default), the JAX step
-took 356 ms (median) against 256 ms for PyTorch channels_last; with YNNPACK convolutions off
-(Eigen's convolutions instead; dots stay on YNNPACK) it took 255 ms against 219 ms. The flag names
-an xla_cpu_* option, so GPU and TPU compilations ignore it. XLA reads XLA_FLAGS once, when the
+YNNPACK convolutions (jaxlib's default) are turned off: Eigen's are faster for the student on CPU
+(dots stay on YNNPACK; the measurement is in WORKSPACE.md, "On a CPU"). The flag names an xla_cpu_* option, so GPU and TPU compilations ignore it. XLA reads XLA_FLAGS once, when the
 first backend starts: call `apply_cpu_xla_flags()` before any JAX computation (binaries, benchmarks).
 """
 

@@ -1,4 +1,4 @@
-"""Skeleton layouts against the facts of DESIGN.md section 2 and the MPII joint list."""
+"""Skeleton layouts against the facts of docs/reference.md and the MPII joint list."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from ltsh_jax import skeleton as sk
 def test_cmu_mpi_layout_matches_reference():
     s = sk.CMU_MPI
     assert (s.num_parts, s.num_heatmaps, s.num_limbs, s.num_pafs) == (15, 16, 14, 28)
-    # MPII-16 ids of the 15 parts, as listed in DESIGN.md (chest = mean of thorax 7 and pelvis 6).
+    # MPII-16 ids of the 15 parts, as listed in docs/reference.md (chest = mean of thorax 7 and pelvis 6).
     assert s.to_mpii16 == (9, 8, 12, 11, 10, 13, 14, 15, 2, 1, 0, 3, 4, 5, None)
     assert sorted(s.from_mpii16[14]) == [6, 7]
     # Every limb joins parts whose names say they are neighbours on the body.

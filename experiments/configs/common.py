@@ -1,4 +1,4 @@
-"""The paper's settings (DESIGN section 2) as one ConfigDict; every experiment config starts from it."""
+"""The paper's settings (docs/reference.md) as one ConfigDict; every experiment config starts from it."""
 
 import ml_collections
 

@@ -4,7 +4,7 @@
     python -m experiments.train --config=experiments/configs/dr_dm_masks.py \
         --config.init_from=/runs/dr --workdir=/tmp/dr_dm_masks
 
-Paper settings (DESIGN section 2): initialised from the D_R run (config.init_from; experiments/reproduce.py
+Paper settings (docs/reference.md): initialised from the D_R run (config.init_from; experiments/reproduce.py
 sets it), batch 32 = 16 real + 16 synthetic crops, the first four conv layers frozen.
 Samples of D_M are its real people; "+masks": the loss of the synthetic humans is masked out.
 Variants: `dr_dm_masks.py` (paper settings) and `dr_dm_masks.py:tiny`.

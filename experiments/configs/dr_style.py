@@ -4,7 +4,7 @@
     python -m experiments.train --config=experiments/configs/dr_style.py \
         --config.init_from=/runs/dr --workdir=/tmp/dr_style
 
-Paper settings (DESIGN section 2): initialised from the D_R run (config.init_from; experiments/reproduce.py
+Paper settings (docs/reference.md): initialised from the D_R run (config.init_from; experiments/reproduce.py
 sets it), batch 32 = 16 real + 16 synthetic crops, the first four conv layers frozen.
 Samples of D_Style are its real people; the synthetic humans are stylized occluders.
 Variants: `dr_style.py` (paper settings) and `dr_style.py:tiny`.

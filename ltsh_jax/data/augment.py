@@ -23,7 +23,7 @@ _FILL = (128, 128, 128)  # the grey the reference code pads crops with (0 after 
 
 @dataclasses.dataclass(frozen=True)
 class AugmentParams:
-    """Training augmentation of DESIGN.md section 2 (the CMU reference values as defaults)."""
+    """Training augmentation of docs/reference.md (the CMU reference values as defaults)."""
 
     crop_size: int = 368
     scale_min: float = 0.4

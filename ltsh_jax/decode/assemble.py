@@ -1,4 +1,4 @@
-"""OpenPose post-processing: heatmaps and PAFs -> people (DESIGN.md section 2, MPII settings).
+"""OpenPose post-processing: heatmaps and PAFs -> people (docs/reference.md, MPII settings).
 
 Pipeline: peaks of the bicubically upsampled, Gaussian-smoothed heatmaps (`peaks`), PAF line
 integrals between all peak pairs of every limb type and greedy one-to-one matching (`limbs`),

@@ -1,4 +1,4 @@
-"""Reads the MPII multi-person interchange JSON (DESIGN.md section 2) into plain arrays.
+"""Reads the MPII multi-person interchange JSON (docs/reference.md) into plain arrays.
 
 Format: `{"annolist": [{"image": [{"name": N}], "annorect": [{"x1", "y1", "x2", "y2" (GT head box),
 "score" (prediction), "group" (GT, optional), "annopoints": [{"point": [{"id": [k], "x": [..],

@@ -1,6 +1,6 @@
 """The teacher network of the paper's reference code (Flax linen): a crop in, one logit per group out.
 
-Architecture (DESIGN section 2): its own VGG-19 conv1_1 .. conv4_2, conv 256, conv 128 (3x3; the same
+Architecture (docs/reference.md): its own VGG-19 conv1_1 .. conv4_2, conv 256, conv 128 (3x3; the same
 layers as the student's backbone, so `VGGBackbone` is reused and ImageNet weights load by the same
 names), max pool, conv 64, conv 64 (3x3), max pool, FC 512, FC 512, FC |g|. ReLU after every layer
 but the last. At 368 x 368 input the features before the FC layers are 12 x 12 x 64.

@@ -1,6 +1,6 @@
 """Groups of synthetic person samples for the teacher: camera pitch "C", minimal distance "mD", or both.
 
-Bin rules (DESIGN section 2, paper section 4):
+Bin rules (docs/reference.md, paper section 4):
   C   num_bins bins spaced linearly over [min(X) + Var(X), max(X) - Var(X)), X = the camera pitch of
       every synthetic sample, in radians. (In degrees, pitch ~ U[0, 45] has Var = 169 > the range and
       the interval would be empty; in radians it is [0.05, 0.73), which is the rule's evident intent.)

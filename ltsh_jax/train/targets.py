@@ -1,7 +1,7 @@
 """Keypoints -> OpenPose training targets: part heatmaps, part affinity fields and loss masks.
 
 Pure jnp, built per crop and vmapped over the batch, so it runs inside the jitted train step.
-Two defects of the CMU reference code are fixed here (DESIGN.md section 2): Gaussians of several
+Two defects of the CMU reference code are fixed here (docs/reference.md): Gaussians of several
 people are combined by max (not sum-and-clip), and overlapping PAFs are averaged over the people
 that cover a cell.
 """
