@@ -14,7 +14,7 @@ help:
 	@echo "make smoke      set up, then train the tiny OpenPose on the real MPII samples in ../shared"
 	@echo "make test       set up, then run the test suite (slow end-to-end tests excluded)"
 	@echo "make test-all   the whole suite, slow tests included"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff check and ruff format --check"
 	@echo "make bench-train-step   JAX vs PyTorch train step (installs torch 2.13 CPU into .venv)"
 
 setup: system-packages $(VENV)/.installed
@@ -52,6 +52,7 @@ smoke: setup
 
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
 test-all: setup
@@ -59,6 +60,7 @@ test-all: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench-train-step: setup
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -112,8 +112,13 @@ def _paf_at(paf: np.ndarray, limb: int, x: float, y: float, stride: int) -> tupl
 
 
 def reference_decode_plain_loops(
-    heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton, input_size: tuple[int, int], stride: int = 8,
-    params: DecodeParams | None = None, timings: dict | None = None,
+    heatmaps: np.ndarray,
+    pafs: np.ndarray,
+    skeleton: Skeleton,
+    input_size: tuple[int, int],
+    stride: int = 8,
+    params: DecodeParams | None = None,
+    timings: dict | None = None,
 ) -> list[tuple[float, dict[int, tuple[int, int]]]]:
     """People as [(person score, {part: (x, y)})], highest score first; written as the reference loops."""
     params = params or DecodeParams()
@@ -165,18 +170,26 @@ def reference_decode_plain_loops(
                 if norm == 0:
                     continue
                 vec = np.divide(vec, norm)
-                startend = list(zip(np.linspace(cand_a[i][0], cand_b[j][0], num=params.num_samples),
-                                    np.linspace(cand_a[i][1], cand_b[j][1], num=params.num_samples), strict=True))
+                startend = list(
+                    zip(
+                        np.linspace(cand_a[i][0], cand_b[j][0], num=params.num_samples),
+                        np.linspace(cand_a[i][1], cand_b[j][1], num=params.num_samples),
+                        strict=True,
+                    )
+                )
                 vec_paf = [_paf_at(pafs, k, x, y, stride) for x, y in startend]
-                score_midpts = np.multiply([v[0] for v in vec_paf], vec[0]) + np.multiply([v[1] for v in vec_paf],
-                                                                                          vec[1])
+                score_midpts = np.multiply([v[0] for v in vec_paf], vec[0]) + np.multiply(
+                    [v[1] for v in vec_paf], vec[1]
+                )
                 score_with_dist_prior = sum(score_midpts) / len(score_midpts) + min(
-                    params.distance_prior * height / norm - 1, 0)
+                    params.distance_prior * height / norm - 1, 0
+                )
                 criterion1 = len(np.nonzero(score_midpts > params.paf_threshold)[0]) >= params.min_samples_above
                 criterion2 = score_with_dist_prior > 0
                 if criterion1 and criterion2:
-                    connection_candidate.append([i, j, score_with_dist_prior,
-                                                 score_with_dist_prior + cand_a[i][2] + cand_b[j][2]])
+                    connection_candidate.append(
+                        [i, j, score_with_dist_prior, score_with_dist_prior + cand_a[i][2] + cand_b[j][2]]
+                    )
         connection_candidate = sorted(connection_candidate, key=lambda x: x[2], reverse=True)
         connection = np.zeros((0, 5))
         for c in range(len(connection_candidate)):
@@ -224,8 +237,11 @@ def reference_decode_plain_loops(
                 row[-1] = 2
                 row[-2] = sum(candidate[connection_all[k][i, :2].astype(int), 2]) + connection_all[k][i][2]
                 subset = np.vstack([subset, row])
-    delete_idx = [i for i in range(len(subset))
-                  if subset[i][-1] < params.min_parts or subset[i][-2] / subset[i][-1] < params.min_mean_score]
+    delete_idx = [
+        i
+        for i in range(len(subset))
+        if subset[i][-1] < params.min_parts or subset[i][-2] / subset[i][-1] < params.min_mean_score
+    ]
     subset = np.delete(subset, delete_idx, axis=0)
     people = []
     for row in subset:

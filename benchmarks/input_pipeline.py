@@ -185,9 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads for the all-cores runs")
     parser.add_argument("--max_people", type=int, default=8)
-    parser.add_argument("--images", choices=("real", "synthetic", "legacy"), default="real",
-                        help="what to build when --data_dir holds no dataset: real MPII sample photos of "
-                             "../shared, synthetic photos, or the legacy data (see above)")
+    parser.add_argument(
+        "--images",
+        choices=("real", "synthetic", "legacy"),
+        default="real",
+        help="what to build when --data_dir holds no dataset: real MPII sample photos of "
+        "../shared, synthetic photos, or the legacy data (see above)",
+    )
     args = parser.parse_args(argv)
     tfds.disable_progress_bar()
 

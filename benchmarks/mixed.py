@@ -63,9 +63,18 @@ def load_samples(folder: pathlib.Path) -> list[dict]:
         texture = np.array([30.0, 180.0, 40.0]) + rng.uniform(-20, 20, photo.shape)
         content = photo.copy()
         content[synthetic] = np.clip(texture[synthetic], 0, 255).astype(np.uint8)
-        samples.append({"name": record["image"], "photo": photo, "real": real, "content": content,
-                        "synthetic": synthetic, "keypoints": keypoints, "scale": scale,
-                        "objpos": np.array([record["center"]], float) - 1.0})
+        samples.append(
+            {
+                "name": record["image"],
+                "photo": photo,
+                "real": real,
+                "content": content,
+                "synthetic": synthetic,
+                "keypoints": keypoints,
+                "scale": scale,
+                "objpos": np.array([record["center"]], float) - 1.0,
+            }
+        )
     return samples
 
 
@@ -188,9 +197,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mixed", choices=("anny", "anny-rest", "stick"), help="also time D_M renders, these people")
-    parser.add_argument("--vgg", choices=("off", "level4", "cascade", "both"), default="off",
-                        help="also time the transfer in VGG feature space (random weights, real widths; "
-                             "both: 10-20 min on 2 cores)")
+    parser.add_argument(
+        "--vgg",
+        choices=("off", "level4", "cascade", "both"),
+        default="off",
+        help="also time the transfer in VGG feature space (random weights, real widths; both: 10-20 min on 2 cores)",
+    )
     parser.add_argument("--samples", type=pathlib.Path, default=MPII)
     parser.add_argument("--output", type=pathlib.Path)
     args = parser.parse_args()

@@ -99,7 +99,8 @@ def main() -> None:
           f"load average during the run {results['load_average'][0]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
     if importlib.util.find_spec("bpy") is None:
         print("bpy (Blender as a Python module) is not installed: no Cycles comparison "
-              "(Blender Cycles took about 14 s per 9-body 640x640 scene at the paper generator's settings on this CPU)")  # fmt: skip
+              "(Blender Cycles took about 14 s per 9-body 640x640 scene at the paper generator's settings "
+              "on this CPU)")  # fmt: skip
         results["bpy"] = "not installed"
     else:  # pragma: no cover - bpy is not on the build machine
         print("bpy is installed, but the Cycles scene export is not implemented: no comparison run")

@@ -64,22 +64,35 @@ IMPLS = ("jax", "jax_xla", "torch", "torch_cl", "torch_compile")
 DEFAULT_STEPS = {"tiny": 20, "paper": 2}
 DEFAULT_ROUNDS = {"tiny": 3, "paper": 2}
 
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--configs", default="tiny,paper", help="comma-separated: tiny, paper")
-    p.add_argument("--impls", default=",".join(IMPLS),
-                   help="comma-separated subset of " + ",".join(IMPLS) + " (only jax on GPU/TPU)")
+    p.add_argument(
+        "--impls",
+        default=",".join(IMPLS),
+        help="comma-separated subset of " + ",".join(IMPLS) + " (only jax on GPU/TPU)",
+    )
     p.add_argument("--steps", type=int, default=None, help="timed steps per round (default: tiny 20, paper 2)")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: tiny 3, paper 2)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first one compiles)")
     p.add_argument("--batch_size", type=int, default=None, help="override the batch size of every config")
-    p.add_argument("--dtype", default=None, choices=("float32", "bfloat16"),
-                   help="JAX compute dtype (default: float32 on CPU; bfloat16 for paper on GPU/TPU)")
-    p.add_argument("--tuned_malloc", action="store_true",
-                   help="re-run with ltsh_jax.cpu_flags.TUNED_MALLOC_ENV set (glibc malloc settings)")
-    p.add_argument("--noxla_cpu_flags", action="store_true",
-                   help="do not append ltsh_jax.cpu_flags.CPU_XLA_FLAGS to XLA_FLAGS")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=("float32", "bfloat16"),
+        help="JAX compute dtype (default: float32 on CPU; bfloat16 for paper on GPU/TPU)",
+    )
+    p.add_argument(
+        "--tuned_malloc",
+        action="store_true",
+        help="re-run with ltsh_jax.cpu_flags.TUNED_MALLOC_ENV set (glibc malloc settings)",
+    )
+    p.add_argument(
+        "--noxla_cpu_flags", action="store_true", help="do not append ltsh_jax.cpu_flags.CPU_XLA_FLAGS to XLA_FLAGS"
+    )
     p.add_argument("--peak_tflops", type=float, default=989.0, help="device peak for MFU (H100 bf16 dense: 989)")
     p.add_argument("--output", default="", help="also write the results here as JSON")
     return p.parse_args(argv)
@@ -212,12 +225,14 @@ def make_torch_runner(config, batch_np, impl: str, params, skeleton):
         x = torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
         return x.contiguous(memory_format=memory_format)
 
-    model = torch_openpose.OpenPose(skeleton.num_heatmaps, skeleton.num_pafs, config.model.width,
-                                    config.model.num_stages)
+    model = torch_openpose.OpenPose(
+        skeleton.num_heatmaps, skeleton.num_pafs, config.model.width, config.model.num_stages
+    )
     torch_openpose.load_jax_params(model, jax.tree_util.tree_map(np.asarray, params))
     model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate,
-                                 betas=(config.optim.b1, config.optim.b2))
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.optim.learning_rate, betas=(config.optim.b1, config.optim.b2)
+    )
     step = torch_openpose.make_step(model, optimizer)
     if impl == "torch_compile":
         model.forward = torch.compile(model.forward)
@@ -260,9 +275,12 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
     rounds = args.rounds or DEFAULT_ROUNDS[name]
     bsz = config.train.batch_size
     flops_fwd = model_flops_per_image(config, skeleton)
-    print(f"\n== {name}: width {config.model.width}, {config.model.num_stages} stages, "
-          f"{config.data.input_size}x{config.data.input_size}, batch {bsz}, JAX dtype {config.model.dtype}; "
-          f"model {flops_fwd / 1e9:.2f} GFLOP/image forward", flush=True)
+    print(
+        f"\n== {name}: width {config.model.width}, {config.model.num_stages} stages, "
+        f"{config.data.input_size}x{config.data.input_size}, batch {bsz}, JAX dtype {config.model.dtype}; "
+        f"model {flops_fwd / 1e9:.2f} GFLOP/image forward",
+        flush=True,
+    )
 
     # One set of initial parameters for every implementation: their first losses must agree.
     params = jax.device_get(init_params(build_model(config, skeleton), config, jax.random.key(config.seed)))
@@ -285,8 +303,11 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
             continue
         setup_s[impl] = time.perf_counter() - start
         runners[impl] = runner
-        print(f"  {impl:14s} set-up, compile and {args.warmup} warm-up steps {setup_s[impl]:6.1f} s; "
-              f"first-step loss {first_loss[impl]:.6g}", flush=True)
+        print(
+            f"  {impl:14s} set-up, compile and {args.warmup} warm-up steps {setup_s[impl]:6.1f} s; "
+            f"first-step loss {first_loss[impl]:.6g}",
+            flush=True,
+        )
 
     times, faults = {impl: [] for impl in runners}, {impl: 0 for impl in runners}
     for _ in range(rounds):
@@ -296,15 +317,30 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
             faults[impl] += f
 
     train_flops = 3.0 * flops_fwd * bsz
-    results = {"config": name, "batch_size": bsz, "input_size": config.data.input_size,
-               "width": config.model.width, "num_stages": config.model.num_stages, "jax_dtype": config.model.dtype,
-               "model_gflop_per_image_forward": flops_fwd / 1e9, "impls": {}}
+    results = {
+        "config": name,
+        "batch_size": bsz,
+        "input_size": config.data.input_size,
+        "width": config.model.width,
+        "num_stages": config.model.num_stages,
+        "jax_dtype": config.model.dtype,
+        "model_gflop_per_image_forward": flops_fwd / 1e9,
+        "impls": {},
+    }
     for impl, ts in times.items():
         med = statistics.median(ts)
-        r = {"first_loss": first_loss[impl], "median_s": med, "min_s": min(ts), "max_s": max(ts),
-             "steps": len(ts), "setup_s": setup_s[impl], "images_per_s": bsz / med,
-             "model_gflop_per_s": train_flops / med / 1e9, "page_faults_per_step": faults[impl] / len(ts),
-             "times_s": ts}
+        r = {
+            "first_loss": first_loss[impl],
+            "median_s": med,
+            "min_s": min(ts),
+            "max_s": max(ts),
+            "steps": len(ts),
+            "setup_s": setup_s[impl],
+            "images_per_s": bsz / med,
+            "model_gflop_per_s": train_flops / med / 1e9,
+            "page_faults_per_step": faults[impl] / len(ts),
+            "times_s": ts,
+        }
         if impl.startswith("jax"):
             xla = runners[impl][2]()
             if xla:
@@ -317,20 +353,28 @@ def bench_config(name: str, args, accelerator: bool) -> dict:
                     r[f"over_{jax_impl}"] = med / statistics.median(times[jax_impl])
         results["impls"][impl] = r
 
-    print(f"  {'impl':14s} {'median ms':>10s} {'min':>9s} {'max':>9s} {'img/s':>7s} {'GFLOP/s':>8s} "
-          f"{'faults':>8s} {'t/jax':>6s} {'t/jax_xla':>9s}")
+    print(
+        f"  {'impl':14s} {'median ms':>10s} {'min':>9s} {'max':>9s} {'img/s':>7s} {'GFLOP/s':>8s} "
+        f"{'faults':>8s} {'t/jax':>6s} {'t/jax_xla':>9s}"
+    )
     for impl, r in results["impls"].items():
         r1 = f"{r['over_jax']:6.2f}" if "over_jax" in r else f"{'':6s}"
         r2 = f"{r['over_jax_xla']:9.2f}" if "over_jax_xla" in r else f"{'':9s}"
-        print(f"  {impl:14s} {r['median_s'] * 1e3:10.1f} {r['min_s'] * 1e3:9.1f} {r['max_s'] * 1e3:9.1f} "
-              f"{r['images_per_s']:7.2f} {r['model_gflop_per_s']:8.1f} {r['page_faults_per_step']:8.0f} {r1} {r2}")
+        print(
+            f"  {impl:14s} {r['median_s'] * 1e3:10.1f} {r['min_s'] * 1e3:9.1f} {r['max_s'] * 1e3:9.1f} "
+            f"{r['images_per_s']:7.2f} {r['model_gflop_per_s']:8.1f} {r['page_faults_per_step']:8.0f} {r1} {r2}"
+        )
     for impl, r in results["impls"].items():
         if "xla_cost_gflop_per_step" in r:
-            print(f"  {impl}: XLA cost analysis {r['xla_cost_gflop_per_step']:.1f} GFLOP/step "
-                  f"(analytic, 3 x forward: {train_flops / 1e9:.1f})")
+            print(
+                f"  {impl}: XLA cost analysis {r['xla_cost_gflop_per_step']:.1f} GFLOP/step "
+                f"(analytic, 3 x forward: {train_flops / 1e9:.1f})"
+            )
         if "mfu" in r:
-            print(f"  {impl}: {r['images_per_s']:.1f} images/s, MFU {100 * r['mfu']:.1f}% of "
-                  f"{args.peak_tflops:g} TFLOP/s (analytic FLOPs)")
+            print(
+                f"  {impl}: {r['images_per_s']:.1f} images/s, MFU {100 * r['mfu']:.1f}% of "
+                f"{args.peak_tflops:g} TFLOP/s (analytic FLOPs)"
+            )
     return results
 
 
@@ -340,8 +384,11 @@ def main(argv=None) -> dict:
 
     if args.tuned_malloc and any(os.environ.get(k) != v for k, v in TUNED_MALLOC_ENV.items()):
         # glibc reads these at start-up only: run again with them set.
-        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.train_step", *sys.argv[1:]],
-                  {**os.environ, **TUNED_MALLOC_ENV})
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "benchmarks.train_step", *sys.argv[1:]],
+            {**os.environ, **TUNED_MALLOC_ENV},
+        )
     if not args.noxla_cpu_flags:
         from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 
@@ -354,8 +401,13 @@ def main(argv=None) -> dict:
     backend = jax.default_backend()
     accelerator = backend in ("gpu", "tpu")
     cores = os.cpu_count() or 1
-    versions = {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-                "flax": flax.__version__, "optax": optax.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+    }
     torch_threads = None
     try:
         import torch
@@ -372,12 +424,22 @@ def main(argv=None) -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     print(f"backend {backend}; devices {jax.devices()}; CPU {cpu}, {cores} cores; torch threads {torch_threads}")
     print("versions " + " ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; tuned malloc: {args.tuned_malloc}; "
-          f"jax conv_impl: {config_conv_impl()}; load average before starting {os.getloadavg()[0]:.2f}")
+    print(
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; tuned malloc: {args.tuned_malloc}; "
+        f"jax conv_impl: {config_conv_impl()}; load average before starting {os.getloadavg()[0]:.2f}"
+    )
 
-    out = {"backend": backend, "devices": [str(d) for d in jax.devices()], "cpu": cpu, "cores": cores,
-           "versions": versions, "xla_flags": os.environ.get("XLA_FLAGS", ""), "args": vars(args),
-           "load_average_start": os.getloadavg(), "configs": []}
+    out = {
+        "backend": backend,
+        "devices": [str(d) for d in jax.devices()],
+        "cpu": cpu,
+        "cores": cores,
+        "versions": versions,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "args": vars(args),
+        "load_average_start": os.getloadavg(),
+        "configs": [],
+    }
     for name in [c for c in args.configs.split(",") if c]:
         out["configs"].append(bench_config(name, args, accelerator))
     if args.output:

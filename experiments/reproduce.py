@@ -97,9 +97,7 @@ def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant
         results[row.key] = evaluation_of(config, run_dir, settings)
 
     shown = tables.TABLES[table]
-    markdown = comparison.comparison_table(
-        [(row.label, results[row.key]["table"], row.paper_table()) for row in shown]
-    )
+    markdown = comparison.comparison_table([(row.label, results[row.key]["table"], row.paper_table()) for row in shown])
     header = (
         f"# Table {table}" + (" (tiny variant: not comparable to the paper's numbers)" if variant else "") + "\n\n"
         f"Scored on {settings.dataset}/{settings.split}"

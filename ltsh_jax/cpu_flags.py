@@ -1,8 +1,9 @@
 """XLA:CPU settings for training the student on CPU, applied through the documented XLA_FLAGS variable.
 
 YNNPACK convolutions (jaxlib's default) are turned off: Eigen's are faster for the student on CPU
-(dots stay on YNNPACK; the measurement is in WORKSPACE.md, "On a CPU"). The flag names an xla_cpu_* option, so GPU and TPU compilations ignore it. XLA reads XLA_FLAGS once, when the
-first backend starts: call `apply_cpu_xla_flags()` before any JAX computation (binaries, benchmarks).
+(dots stay on YNNPACK; the measurement is in WORKSPACE.md, "On a CPU"). The flag names an xla_cpu_*
+option, so GPU and TPU compilations ignore it. XLA reads XLA_FLAGS once, when the first
+backend starts: call `apply_cpu_xla_flags()` before any JAX computation (binaries, benchmarks).
 """
 
 from __future__ import annotations

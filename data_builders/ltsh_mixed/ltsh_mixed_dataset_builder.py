@@ -100,8 +100,13 @@ def mixed_example(mixer, image: ImageAnnotation, photo: np.ndarray, folders: dic
     """(key, example of the shared schema, MixedImage) of render `render` of `image`."""
     people = image.people
     real_kp = np.stack([p.keypoints for p in people])
-    result = mixer.mix(photo, real_kp, np.stack([p.objpos for p in people]), np.array([p.scale for p in people]),
-                       seed=np.random.SeedSequence([seed, image.index, render]))
+    result = mixer.mix(
+        photo,
+        real_kp,
+        np.stack([p.objpos for p in people]),
+        np.array([p.scale for p in people]),
+        seed=np.random.SeedSequence([seed, image.index, render]),
+    )
     labels, num_real = result.labels, len(people)
     num_synthetic = labels.keypoints.shape[0]
     instance = np.where(result.frame.instance > 0, result.frame.instance + num_real, 0)
@@ -117,8 +122,9 @@ def mixed_example(mixer, image: ImageAnnotation, photo: np.ndarray, folders: dic
         objpos=np.concatenate([np.stack([p.objpos for p in people]), labels.objpos]),
         scale=np.concatenate([[p.scale for p in people], labels.scale]),
         is_synthetic=np.concatenate([np.zeros(num_real, bool), np.ones(num_synthetic, bool)]),
-        group_id=np.concatenate([[image.index if p.in_group else NO_GROUP for p in people],
-                                 np.full(num_synthetic, NO_GROUP)]),
+        group_id=np.concatenate(
+            [[image.index if p.in_group else NO_GROUP for p in people], np.full(num_synthetic, NO_GROUP)]
+        ),
         unannotated_mask=b"" if mask is None else mpii._read_mask(mask, image.width, image.height),
         instance_mask=encode_instance_mask(instance),
         covered_by_synthetic=np.concatenate([result.covered, np.zeros((num_synthetic, result.covered.shape[1]), bool)]),
@@ -155,8 +161,7 @@ class Builder(MultiPersonBuilder):
             for image in images:
                 photo = read_photo(folders["images_dir"] / image.name)
                 for render in range(self.builder_config.num_renders):
-                    key, example, result = mixed_example(mixer, image, photo, folders, self.builder_config.seed,
-                                                         render)
+                    key, example, result = mixed_example(mixer, image, photo, folders, self.builder_config.seed, render)
                     for name in ("attempts", "rejected_overlap", "rejected_view", "dropped"):
                         self._stats[name] += getattr(result.placement, name)
                     self._stats["covered_joints"] += int(result.covered.sum())

@@ -70,9 +70,7 @@ def test_rebuild_is_byte_identical_and_examples_depend_on_their_seed_only(stick_
     again = pathlib.Path(build("ltsh_synthetic", data_dir=tmp_path / "b", config=config).data_path)
     assert _hashes(first) == _hashes(again)
     # example 2 generated alone, by a fresh synthesizer, equals example 2 of the build
-    synthesizer = generate.Synthesizer(
-        generate.scene.SceneConfig(width=128, height=128, lam=3.0), people=StickPeople()
-    )
+    synthesizer = generate.Synthesizer(generate.scene.SceneConfig(width=128, height=128, lam=3.0), people=StickPeople())
     key, example, _ = module.generate_example(synthesizer, 0, "train", 2)
     synthesizer.renderer.release()
     built = {

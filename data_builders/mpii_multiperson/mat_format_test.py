@@ -35,9 +35,12 @@ def test_squeezed_single_point_single_rectangle_and_integer_values(tmp_path):
         dict(image=_structs([dict(name="a.jpg")], ("name",)), annorect=_structs([one_point, two_points], RECT)),
         dict(image=_structs([dict(name="b.jpg")], ("name",)), annorect=_structs([dict(scale=1.0)], RECT)),  # no points
         dict(image=_structs([dict(name="c.jpg")], ("name",)), annorect=_structs([two_points], RECT)),
-        dict(image=_structs([dict(name="d.jpg")], ("name",)),  # annopoints without any point
-             annorect=_structs([{**two_points, "annopoints": _structs([dict(point=np.zeros((0, 0)))], ("point",))}],
-                               RECT)),
+        dict(
+            image=_structs([dict(name="d.jpg")], ("name",)),  # annopoints without any point
+            annorect=_structs(
+                [{**two_points, "annopoints": _structs([dict(point=np.zeros((0, 0)))], ("point",))}], RECT
+            ),
+        ),
     ]
     cells = np.empty((4, 1), dtype=object)
     cells[:, 0] = [np.array([[2.0]]), np.zeros((0, 0)), np.array([[1.0]]), np.zeros((0, 0))]  # squeezed to numbers

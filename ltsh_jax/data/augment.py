@@ -223,4 +223,3 @@ def crop_people(
     if is_synthetic is not None:
         people.is_synthetic[:k] = np.asarray(is_synthetic, bool)[order]
     return people
-

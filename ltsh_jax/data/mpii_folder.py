@@ -140,4 +140,3 @@ def load_mpii_json(
             )
         )
     return records
-

@@ -197,4 +197,3 @@ class Pipeline:
             self._drop_from(0)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-

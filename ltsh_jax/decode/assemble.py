@@ -75,15 +75,26 @@ def _device_limbs(pafs, peaks, input_size, *, limbs, stride, params, k):
     """The first k peaks per part (xy, score) and per-limb matches [L, k]: index of the part-b peak or -1, score."""
     xy, score, valid = (a[:, :k] for a in peaks)  # peaks come highest first: the first k hold them all
     scores = limb_scores(
-        jnp.asarray(pafs), xy, valid, limbs, stride=stride, image_height=input_size[0].astype(jnp.float32),
-        num_samples=params.num_samples, paf_threshold=params.paf_threshold,
-        min_samples_above=params.min_samples_above, distance_prior=params.distance_prior,
+        jnp.asarray(pafs),
+        xy,
+        valid,
+        limbs,
+        stride=stride,
+        image_height=input_size[0].astype(jnp.float32),
+        num_samples=params.num_samples,
+        paf_threshold=params.paf_threshold,
+        min_samples_above=params.min_samples_above,
+        distance_prior=params.distance_prior,
     )
     return (xy, score) + greedy_match(scores)
 
 
 def assemble(
-    peak_score: np.ndarray, match: np.ndarray, match_score: np.ndarray, limbs: Sequence[tuple[int, int]], *,
+    peak_score: np.ndarray,
+    match: np.ndarray,
+    match_score: np.ndarray,
+    limbs: Sequence[tuple[int, int]],
+    *,
     merge: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """People from accepted limbs: (peak index per part [N, J], -1 = absent; person score [N]).
@@ -128,7 +139,12 @@ def assemble(
 
 
 def decode(
-    heatmaps, pafs, *, skeleton: Skeleton, input_size: tuple[int, int], stride: int = 8,
+    heatmaps,
+    pafs,
+    *,
+    skeleton: Skeleton,
+    input_size: tuple[int, int],
+    stride: int = 8,
     params: DecodeParams = DecodeParams(),
 ) -> DecodedPeople:
     """Maps of one image -> people in input pixels.
@@ -155,12 +171,25 @@ def decode(
         heatmaps, pafs = jnp.pad(heatmaps, grow, mode="edge"), jnp.pad(pafs, grow, mode="edge")
     size = np.asarray(input_size, np.int32)
     peaks, most = find_peaks_and_count(
-        heatmaps, size, stride=int(stride), sigma=params.smooth_sigma, threshold=params.peak_threshold,
-        max_peaks=params.max_peaks, max_blocks=params.max_blocks, channels=j,
+        heatmaps,
+        size,
+        stride=int(stride),
+        sigma=params.smooth_sigma,
+        threshold=params.peak_threshold,
+        max_peaks=params.max_peaks,
+        max_blocks=params.max_blocks,
+        channels=j,
     )
     device_params = dataclasses.replace(params, min_parts=0, min_mean_score=0.0, merge=True)  # host-only fields
-    out = _device_limbs(pafs, peaks, size, limbs=tuple(skeleton.limbs), stride=int(stride), params=device_params,
-                        k=bucket(most, 8, params.max_peaks))
+    out = _device_limbs(
+        pafs,
+        peaks,
+        size,
+        limbs=tuple(skeleton.limbs),
+        stride=int(stride),
+        params=device_params,
+        k=bucket(most, 8, params.max_peaks),
+    )
     xy, peak_score, match, match_score = jax.device_get(out)
     members, totals = assemble(peak_score, match, match_score, skeleton.limbs, merge=params.merge)
     present = members >= 0
@@ -174,7 +203,10 @@ def decode(
     part_scores = np.where(present, peak_score[np.arange(j), safe], 0).astype(np.float32)
     keypoints, scores = to_mpii16(skeleton, parts.reshape(-1, j, 2), part_scores.reshape(-1, j))
     return DecodedPeople(
-        keypoints=keypoints.reshape(-1, NUM_MPII16, 2), scores=scores.reshape(-1, NUM_MPII16),
-        person_scores=totals.astype(np.float32), num_parts=count.astype(np.int32), parts=parts,
+        keypoints=keypoints.reshape(-1, NUM_MPII16, 2),
+        scores=scores.reshape(-1, NUM_MPII16),
+        person_scores=totals.astype(np.float32),
+        num_parts=count.astype(np.int32),
+        parts=parts,
         part_scores=part_scores,
     )

@@ -26,8 +26,16 @@ def _bilinear(pafs: jax.Array, limb: jax.Array, mx: jax.Array, my: jax.Array) ->
 
 
 def limb_scores(
-    pafs: jax.Array, xy: jax.Array, valid: jax.Array, limbs: tuple[tuple[int, int], ...], *, stride: int,
-    image_height: float, num_samples: int = 10, paf_threshold: float = 0.01, min_samples_above: int = 8,
+    pafs: jax.Array,
+    xy: jax.Array,
+    valid: jax.Array,
+    limbs: tuple[tuple[int, int], ...],
+    *,
+    stride: int,
+    image_height: float,
+    num_samples: int = 10,
+    paf_threshold: float = 0.01,
+    min_samples_above: int = 8,
     distance_prior: float = 0.5,
 ) -> jax.Array:
     """Connection scores [L, K, K] of every (peak of part a, peak of part b) per limb (a, b); -inf if rejected.

@@ -77,8 +77,8 @@ def resample_matrix(
 
 
 @functools.partial(
-    jax.jit, static_argnames=("apply_fn", "scaled_size", "padded_size", "out_cells", "flip", "stride", "pad_value",
-                              "skeleton"),
+    jax.jit,
+    static_argnames=("apply_fn", "scaled_size", "padded_size", "out_cells", "flip", "stride", "pad_value", "skeleton"),
 )
 def _scale_maps(apply_fn, params, image, *, scaled_size, padded_size, out_cells, flip, stride, pad_value, skeleton):
     """Sum over (image, mirror) of one scale's last-stage maps, on the original image's map grid."""
@@ -95,8 +95,9 @@ def _scale_maps(apply_fn, params, image, *, scaled_size, padded_size, out_cells,
     heatmaps, pafs = resample(last.heatmaps[0], rx), resample(last.pafs[0], rx)
     if flip:
         rx_mirror = resample_matrix(out_cells[1], last.heatmaps.shape[2], fx, stride, mirror_size=scaled_size[1])
-        fh, fp = unflip_channels(resample(last.heatmaps[1], rx_mirror), resample(last.pafs[1], rx_mirror),
-                                 skeleton=skeleton)
+        fh, fp = unflip_channels(
+            resample(last.heatmaps[1], rx_mirror), resample(last.pafs[1], rx_mirror), skeleton=skeleton
+        )
         heatmaps, pafs = heatmaps + fh, pafs + fp
     return heatmaps, pafs
 
@@ -112,8 +113,15 @@ def scaled_sizes(
 
 
 def predict_maps(
-    apply_fn: Callable[[Any, jax.Array], Sequence[Any]], params: Any, image: np.ndarray, *, skeleton: Skeleton,
-    scales: Sequence[float] = (0.7, 1.0, 1.3), flip: bool = True, stride: int = 8, base_size: int = 368,
+    apply_fn: Callable[[Any, jax.Array], Sequence[Any]],
+    params: Any,
+    image: np.ndarray,
+    *,
+    skeleton: Skeleton,
+    scales: Sequence[float] = (0.7, 1.0, 1.3),
+    flip: bool = True,
+    stride: int = 8,
+    base_size: int = 368,
     pad_value: float = 128.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Heatmaps [ceil(H/stride), ceil(W/stride), J+1] and PAFs [.., 2L] of image uint8 [H, W, 3], averaged.
@@ -132,8 +140,16 @@ def predict_maps(
     for scale in scales:
         scaled, padded = scaled_sizes(image.shape[:2], scale, base_size=base_size, stride=stride)
         maps = _scale_maps(
-            apply_fn, params, jnp.asarray(image), scaled_size=scaled, padded_size=padded, out_cells=out_cells,
-            flip=flip, stride=stride, pad_value=float(pad_value), skeleton=skeleton,
+            apply_fn,
+            params,
+            jnp.asarray(image),
+            scaled_size=scaled,
+            padded_size=padded,
+            out_cells=out_cells,
+            flip=flip,
+            stride=stride,
+            pad_value=float(pad_value),
+            skeleton=skeleton,
         )
         total = maps if total is None else (total[0] + maps[0], total[1] + maps[1])
     count = len(scales) * (2 if flip else 1)

@@ -87,8 +87,15 @@ def _block_bound(x_pad: jax.Array, weights: np.ndarray, out_shape: tuple[int, in
 
 
 def _eval_blocks(
-    x_pad: jax.Array, bi: jax.Array, bc: jax.Array, keep: jax.Array, input_size: jax.Array, *, stride: int,
-    sigma: float, threshold: float,
+    x_pad: jax.Array,
+    bi: jax.Array,
+    bc: jax.Array,
+    keep: jax.Array,
+    input_size: jax.Array,
+    *,
+    stride: int,
+    sigma: float,
+    threshold: float,
 ) -> jax.Array:
     """Peak values [C, s*s*N] (-inf where no peak; phase-major) of blocks (bi, bc) [C, N] of padded maps [C, ...].
 
@@ -114,8 +121,9 @@ def _eval_blocks(
     centre = low[:, 1:-1, 1:-1]
     earlier = jnp.maximum(row_max[:, :-2], low[:, 1:-1, :-2])  # up-left, up, up-right, left
     later = jnp.maximum(row_max[:, 2:], low[:, 1:-1, 2:])
-    lowest = jnp.minimum(jnp.minimum(row_min[:, :-2], row_min[:, 2:]),
-                         jnp.minimum(high[:, 1:-1, :-2], high[:, 1:-1, 2:]))  # lowest neighbour in the input
+    lowest = jnp.minimum(
+        jnp.minimum(row_min[:, :-2], row_min[:, 2:]), jnp.minimum(high[:, 1:-1, :-2], high[:, 1:-1, 2:])
+    )  # lowest neighbour in the input
     tol = PLATEAU_RTOL * jnp.abs(centre)
     # values within tol are equal: a plateau yields one peak (its first pixel in raster order), a flat map none
     ok = (centre > threshold) & keep[:, None, None, :] & (centre > earlier + tol) & (centre >= later - tol)
@@ -135,8 +143,9 @@ def _top_peaks(cand: jax.Array, bi: jax.Array, bc: jax.Array, stride: int, max_p
     xy = jnp.where(valid[..., None], jnp.stack([x, y], axis=-1), 0).astype(jnp.int32)
     score = jnp.where(valid, values, 0.0)
     pad = max_peaks - k
-    return Peaks(jnp.pad(xy, ((0, 0), (0, pad), (0, 0))), jnp.pad(score, ((0, 0), (0, pad))),
-                 jnp.pad(valid, ((0, 0), (0, pad))))
+    return Peaks(
+        jnp.pad(xy, ((0, 0), (0, pad), (0, 0))), jnp.pad(score, ((0, 0), (0, pad))), jnp.pad(valid, ((0, 0), (0, pad)))
+    )
 
 
 def bucket(count: int, low: int, high: int, *, fine: bool = False) -> int:
@@ -148,8 +157,9 @@ def bucket(count: int, low: int, high: int, *, fine: bool = False) -> int:
 
 
 @functools.partial(jax.jit, static_argnames=("stride", "sigma", "threshold", "channels"))
-def _prepare(maps: jax.Array, input_size: jax.Array, *, stride: int, sigma: float, threshold: float,
-             channels: int | None = None):
+def _prepare(
+    maps: jax.Array, input_size: jax.Array, *, stride: int, sigma: float, threshold: float, channels: int | None = None
+):
     """Padded maps [C, h+, w+] (the first `channels`), the block bound [C, h, w], and the most blocks of a channel
     that may hold a peak."""
     maps = jnp.nan_to_num(jnp.moveaxis(jnp.asarray(maps, jnp.float32)[..., :channels], -1, 0))
@@ -183,8 +193,15 @@ def _block_peaks(x_pad, bound, input_size, *, stride, sigma, threshold, max_peak
 
 
 def find_peaks_and_count(
-    maps: jax.Array, input_size: tuple[int, int] | jax.Array, *, stride: int, sigma: float, threshold: float,
-    max_peaks: int, max_blocks: int, channels: int | None = None,
+    maps: jax.Array,
+    input_size: tuple[int, int] | jax.Array,
+    *,
+    stride: int,
+    sigma: float,
+    threshold: float,
+    max_peaks: int,
+    max_blocks: int,
+    channels: int | None = None,
 ) -> tuple[Peaks, int]:
     """(Peaks of the first `channels` maps [h, w, C] in an input of `input_size`, the largest number of peaks
     of a channel, read on the host). Map cell k lies at input pixel k*stride + stride/2 - 0.5.
@@ -201,12 +218,21 @@ def find_peaks_and_count(
     `max_blocks`, from all blocks. Both give the same peaks.
     """
     input_size = jnp.asarray(input_size, jnp.int32)
-    x_pad, bound, needed = _prepare(maps, input_size, stride=stride, sigma=sigma, threshold=threshold,
-                                    channels=channels)
+    x_pad, bound, needed = _prepare(
+        maps, input_size, stride=stride, sigma=sigma, threshold=threshold, channels=channels
+    )
     needed = int(needed)
     num_blocks = bucket(needed, 64, max_blocks, fine=True)
     if needed > max_blocks or num_blocks >= bound.shape[1] * bound.shape[2] // 2:
         num_blocks = None
-    peaks, count = _block_peaks(x_pad, bound, input_size, stride=stride, sigma=sigma, threshold=threshold,
-                                max_peaks=max_peaks, num_blocks=num_blocks)
+    peaks, count = _block_peaks(
+        x_pad,
+        bound,
+        input_size,
+        stride=stride,
+        sigma=sigma,
+        threshold=threshold,
+        max_peaks=max_peaks,
+        num_blocks=num_blocks,
+    )
     return peaks, int(count)

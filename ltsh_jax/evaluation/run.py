@@ -142,9 +142,7 @@ def evaluate_checkpoint(
     """
     workdir = pathlib.Path(workdir)
     output = pathlib.Path(output_dir or workdir / f"eval_{settings.split}")
-    source = splits.load_split(
-        settings.dataset, settings.split, settings.data_dir, settings.builder_config or None
-    )
+    source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
     checkpointer = Checkpointer(workdir / "checkpoints")
     step = checkpointer.latest_step()
     if step is None:

@@ -49,10 +49,16 @@ from ltsh_jax.skeleton import SKELETONS, Skeleton
 
 # (name, output channels, pool 2x2 after this layer), all 3x3; the names of the ImageNet VGG-19 layers.
 VGG_LAYERS: tuple[tuple[str, int, bool], ...] = (
-    ("conv1_1", 64, False), ("conv1_2", 64, True),
-    ("conv2_1", 128, False), ("conv2_2", 128, True),
-    ("conv3_1", 256, False), ("conv3_2", 256, False), ("conv3_3", 256, False), ("conv3_4", 256, True),
-    ("conv4_1", 512, False), ("conv4_2", 512, False),
+    ("conv1_1", 64, False),
+    ("conv1_2", 64, True),
+    ("conv2_1", 128, False),
+    ("conv2_2", 128, True),
+    ("conv3_1", 256, False),
+    ("conv3_2", 256, False),
+    ("conv3_3", 256, False),
+    ("conv3_4", 256, True),
+    ("conv4_1", 512, False),
+    ("conv4_2", 512, False),
 )
 # The two OpenPose-specific backbone layers after VGG (3x3, no pooling).
 CPM_LAYERS: tuple[tuple[str, int], ...] = (("conv4_3_CPM", 256), ("conv4_4_CPM", 128))
@@ -192,8 +198,15 @@ class OpenPose(nn.Module):
         x = features
         for t in range(1, self.num_stages + 1):
             hidden = STAGE1_BRANCH if t == 1 else LATER_BRANCH
-            stage = Stage(hidden, self.num_pafs, self.num_heatmaps, width=self.width, dtype=self.dtype,
-                          conv_impl=self.conv_impl, name=f"stage{t}")
+            stage = Stage(
+                hidden,
+                self.num_pafs,
+                self.num_heatmaps,
+                width=self.width,
+                dtype=self.dtype,
+                conv_impl=self.conv_impl,
+                name=f"stage{t}",
+            )
             pafs, heatmaps = stage(x)
             outputs.append(StageOutput(pafs.astype(jnp.float32), heatmaps.astype(jnp.float32)))
             if t < self.num_stages:

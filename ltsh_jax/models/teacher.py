@@ -38,8 +38,14 @@ class TeacherHead(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         x = max_pool_2x2(x)
         for name, channels in HEAD_CONVS:
-            x = nn.Conv(scaled(channels, self.width), (3, 3), padding="SAME", dtype=self.dtype,
-                        param_dtype=jnp.float32, name=name)(x)
+            x = nn.Conv(
+                scaled(channels, self.width),
+                (3, 3),
+                padding="SAME",
+                dtype=self.dtype,
+                param_dtype=jnp.float32,
+                name=name,
+            )(x)
             x = nn.relu(x)
         x = max_pool_2x2(x)
         x = x.reshape(x.shape[0], -1)

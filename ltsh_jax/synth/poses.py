@@ -238,4 +238,3 @@ def within_limits(model: BodyModel, rotations: np.ndarray, atol: float = 1e-4) -
     ok = np.all((angles >= low - atol) & (angles <= high + atol), axis=-1)
     ok[..., 0] = True
     return ok
-

@@ -77,11 +77,13 @@ def pose_loss(
     """
     if not stages:
         raise ValueError("pose_loss needs at least one stage")
-    per_stage_sample = jnp.stack([
-        _masked_l2(s.pafs, targets.pafs, targets.paf_mask, f"stage {i + 1} pafs")
-        + _masked_l2(s.heatmaps, targets.heatmaps, targets.heatmap_mask, f"stage {i + 1} heatmaps")
-        for i, s in enumerate(stages)
-    ])  # [S, B]
+    per_stage_sample = jnp.stack(
+        [
+            _masked_l2(s.pafs, targets.pafs, targets.paf_mask, f"stage {i + 1} pafs")
+            + _masked_l2(s.heatmaps, targets.heatmaps, targets.heatmap_mask, f"stage {i + 1} heatmaps")
+            for i, s in enumerate(stages)
+        ]
+    )  # [S, B]
     per_sample = jnp.sum(per_stage_sample, axis=0)
     per_joint = per_sample / jnp.maximum(jnp.asarray(num_joints, jnp.float32), 1.0)
     synthetic = jnp.asarray(is_synthetic, bool).astype(jnp.float32)

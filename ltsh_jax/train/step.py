@@ -73,8 +73,11 @@ def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict, skeleton: S
         if freeze:
             # Frozen layers get no update anyway (optim.freeze); behind stop_gradient XLA also skips
             # their weight gradients and the backward pass below them (their gradients read as zero).
-            params = jax.tree_util.tree_map(lambda label, p: jax.lax.stop_gradient(p) if label == optim.FROZEN else p,
-                                            optim.frozen_labels(params, freeze), params)
+            params = jax.tree_util.tree_map(
+                lambda label, p: jax.lax.stop_gradient(p) if label == optim.FROZEN else p,
+                optim.frozen_labels(params, freeze),
+                params,
+            )
         batch_target = batch_targets(batch, config, skeleton)
         num_joints = losses.count_annotated_joints(batch["people"], (size, size))
         stages = model.apply({"params": params}, normalise_images(batch["image"]))

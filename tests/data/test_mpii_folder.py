@@ -144,4 +144,3 @@ def test_missing_image_file_names_record_and_path(tmp_path):
 def test_images_in_subfolders_are_allowed(tmp_path):
     out = load_mpii_json(_folder(tmp_path, [_record(image="sub/c.png")], images=("sub/c.png",)))
     assert out[0].image_path == tmp_path / "sub" / "c.png"
-

@@ -48,8 +48,9 @@ def test_wgrad_gemm_matches_numpy_reference(k):
     p = k // 2
     xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     # dW[i, j] = sum over batch and output positions of input(y + i, x + j) (outer) dy(y, x)
-    ref = np.stack([np.stack([np.einsum("byxc,byxo->co", xp[:, i:i + h, j:j + w], dy) for j in range(k)])
-                    for i in range(k)])
+    ref = np.stack(
+        [np.stack([np.einsum("byxc,byxo->co", xp[:, i : i + h, j : j + w], dy) for j in range(k)]) for i in range(k)]
+    )
     got = conv.wgrad_gemm(jnp.asarray(x), jnp.asarray(dy), k)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
@@ -104,13 +105,12 @@ def test_student_gives_the_same_outputs_and_gradients_with_both_conv_impls(monke
     params = jax.jit(models["xla"].init)(jax.random.key(0), images)["params"]
 
     def loss(model, p):
-        return sum(jnp.sum(jnp.sin(s.pafs)) + jnp.sum(s.heatmaps ** 2) for s in model.apply({"params": p}, images))
+        return sum(jnp.sum(jnp.sin(s.pafs)) + jnp.sum(s.heatmaps**2) for s in model.apply({"params": p}, images))
 
     results = {impl: jax.jit(jax.value_and_grad(lambda p, m=m: loss(m, p)))(params) for impl, m in models.items()}
     (l_ref, g_ref), (l_gemm, g_gemm) = results["xla"], results["gemm"]
     np.testing.assert_allclose(l_gemm, l_ref, rtol=1e-5)
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(g_gemm), jax.tree_util.tree_leaves(g_ref),
-                            strict=True):
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(g_gemm), jax.tree_util.tree_leaves(g_ref), strict=True):
         assert _max_rel(a, b) < 1e-4, param_path(path)
 
 

@@ -41,8 +41,13 @@ def expected_layers(width=1.0, num_stages=6, num_pafs=28, num_heatmaps=16):
         cin = w(c)
     features = cin
     for out in (num_pafs, num_heatmaps):  # stage 1: L1, L2
-        layers += [(3, features, w(128)), (3, w(128), w(128)), (3, w(128), w(128)), (1, w(128), w(512)),
-                   (1, w(512), out)]
+        layers += [
+            (3, features, w(128)),
+            (3, w(128), w(128)),
+            (3, w(128), w(128)),
+            (1, w(128), w(512)),
+            (1, w(512), out),
+        ]
     for _ in range(num_stages - 1):
         for out in (num_pafs, num_heatmaps):
             stage_in = features + num_pafs + num_heatmaps
@@ -152,13 +157,29 @@ def reference_forward(params, images, num_stages):
 
     def conv(x, layer, relu=True):
         k = layer["kernel"].shape[0]
-        y = jax.lax.conv_general_dilated(x, layer["kernel"], (1, 1), [(k // 2, k // 2)] * 2,
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + layer["bias"]
+        y = (
+            jax.lax.conv_general_dilated(
+                x, layer["kernel"], (1, 1), [(k // 2, k // 2)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            + layer["bias"]
+        )
         return jax.nn.relu(y) if relu else y
 
     x = images
-    for name in ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-                 "conv4_1", "conv4_2", "conv4_3_CPM", "conv4_4_CPM"]:
+    for name in [
+        "conv1_1",
+        "conv1_2",
+        "conv2_1",
+        "conv2_2",
+        "conv3_1",
+        "conv3_2",
+        "conv3_3",
+        "conv3_4",
+        "conv4_1",
+        "conv4_2",
+        "conv4_3_CPM",
+        "conv4_4_CPM",
+    ]:
         x = conv(x, params["backbone"][name])
         if name in ("conv1_2", "conv2_2", "conv3_4"):
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
@@ -208,8 +229,11 @@ def test_bfloat16_compute_matches_float32(tiny):
 
 def test_rejects_images_without_three_channels():
     with pytest.raises(ValueError, match="images"):
-        jax.eval_shape(OpenPose(width=TINY, num_stages=1).init, jax.random.key(0),
-                       jax.ShapeDtypeStruct((1, 32, 32, 1), jnp.float32))
+        jax.eval_shape(
+            OpenPose(width=TINY, num_stages=1).init,
+            jax.random.key(0),
+            jax.ShapeDtypeStruct((1, 32, 32, 1), jnp.float32),
+        )
 
 
 # --- VGG-19 ImageNet weights -------------------------------------------------------------------------------------
@@ -227,8 +251,13 @@ def random_params(width=TINY, seed=0):
 def file_weights(params, seed=1):
     """Arrays a weights file would hold for the model's VGG layers (different values from params)."""
     rng = np.random.default_rng(seed)
-    return {name: {part: rng.normal(size=params["backbone"][name][part].shape).astype(np.float32)
-                   for part in ("kernel", "bias")} for name in VGG}
+    return {
+        name: {
+            part: rng.normal(size=params["backbone"][name][part].shape).astype(np.float32)
+            for part in ("kernel", "bias")
+        }
+        for name in VGG
+    }
 
 
 def write_h5(path, weights, layout):

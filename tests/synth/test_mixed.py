@@ -148,8 +148,9 @@ def test_mix_bad_input():
 def test_a_render_is_a_function_of_its_seed(builds):
     record = RECORDS["052475643.jpg"]
     image = photo("052475643.jpg")
-    keypoints = np.concatenate([np.asarray(record["joints"]) - 1.0, 2.0 * np.asarray(record["joints_vis"])[:, None]],
-                               1)[None]
+    keypoints = np.concatenate(
+        [np.asarray(record["joints"]) - 1.0, 2.0 * np.asarray(record["joints_vis"])[:, None]], 1
+    )[None]
     mixer = mixed.Mixer(people=StickPeople())
     try:
         args = (image, keypoints, np.asarray([record["center"]]) - 1.0, np.asarray([record["scale"]]))

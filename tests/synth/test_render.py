@@ -119,9 +119,7 @@ def test_box_depth_and_lambert_shading(renderer):
     )
     np.testing.assert_allclose(frame.depth[31, 31], 4.0, rtol=1e-4)
     assert frame.color[31, 31].min() >= 253  # light along the normal: full brightness
-    dim = renderer.render(
-        [Mesh(v, f, np.full((8, 3), 1.0))], cam, lighting=Lighting(direction=(1, 0, 0), ambient=0.2)
-    )
+    dim = renderer.render([Mesh(v, f, np.full((8, 3), 1.0))], cam, lighting=Lighting(direction=(1, 0, 0), ambient=0.2))
     np.testing.assert_allclose(dim.color[31, 31], 0.2 * 255, atol=2)  # light grazing the face: ambient only
 
 

@@ -159,8 +159,9 @@ def test_placed_body_model_meshes_never_intersect():
         pytest.importorskip(f"ltsh_jax.synth.{module}")
     people = generate.BodyModelPeople()
     rng = np.random.default_rng(7)
-    config = scene.SceneConfig(distance_range=(2.0, 5.0), placement_tries=30, pitch_range=(30.0, 30.0),
-                               camera_height_range=(2.0, 2.0))  # fmt: skip  (a view of the ground 2-5 m away)
+    config = scene.SceneConfig(
+        distance_range=(2.0, 5.0), placement_tries=30, pitch_range=(30.0, 30.0), camera_height_range=(2.0, 2.0)
+    )  # fmt: skip  (a view of the ground 2-5 m away)
     vertices, joints, _ = people(rng, 5)
     camera = scene.sample_camera(rng, config)
     placed = scene.place_humans(rng, camera, list(vertices), joints, config)

@@ -175,12 +175,19 @@ class HalfResolution:
 
 def test_feature_space_path_keeps_outside_and_moves_statistics():
     photo, real, content, synthetic = real_sample(4)
-    out = stylize.stylize(content, synthetic, photo, real, stylize.StylizeConfig(max_side=160, smooth=False),
-                          feature_space=HalfResolution())
+    out = stylize.stylize(
+        content,
+        synthetic,
+        photo,
+        real,
+        stylize.StylizeConfig(max_side=160, smooth=False),
+        feature_space=HalfResolution(),
+    )
     np.testing.assert_array_equal(out[~synthetic], content[~synthetic])
     real_mean = photo[real].mean(0)
     assert np.linalg.norm(out[synthetic].mean(0) - real_mean) < 0.5 * np.linalg.norm(
-        content[synthetic].mean(0) - real_mean)
+        content[synthetic].mean(0) - real_mean
+    )
 
 
 def test_smoothing_window_by_hand():

@@ -194,8 +194,11 @@ def test_bad_weight_files_name_the_file_and_the_array(tmp_path):
     with pytest.raises(ValueError, match=rf"missing\.npz: missing array '{name}' \(expected shape \(3, 3, 8, 8\)\)"):
         VggFeatureSpace.from_file(write(tmp_path, missing, "missing.npz"), level=2, widths=TINY)
     wrong = dict(good, **{"encoder/conv1_1/kernel": np.zeros((3, 3, 3, 9), np.float32)})
-    with pytest.raises(ValueError, match=r"wrong\.npz: array 'encoder/conv1_1/kernel' has shape \(3, 3, 3, 9\), "
-                                         r"expected \(3, 3, 3, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"wrong\.npz: array 'encoder/conv1_1/kernel' has shape \(3, 3, 3, 9\), "
+        r"expected \(3, 3, 3, 8\)",
+    ):
         VggFeatureSpace.from_file(write(tmp_path, wrong, "wrong.npz"), level=2, widths=TINY)
     pickled = dict(good, **{"encoder/conv0/bias": np.array([{"code": 1}, None, 2], dtype=object)})
     with pytest.raises(ValueError, match=r"pickled\.npz: array 'encoder/conv0/bias' is an object \(pickled\) array"):
@@ -255,8 +258,11 @@ def test_builder_finds_the_weights_in_manual_dir_or_names_every_place_tried(tmp_
     monkeypatch.chdir(tmp_path)
     (tmp_path / "here.npz").write_bytes(b"")
     assert resolve_vgg_weights("here.npz", manual) == pathlib.Path("here.npz")
-    with pytest.raises(FileNotFoundError, match=r"'gone\.npz' \(config field vgg_weights\) not found; looked at "
-                                                r".*mpii/gone\.npz, gone\.npz"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'gone\.npz' \(config field vgg_weights\) not found; looked at "
+        r".*mpii/gone\.npz, gone\.npz",
+    ):
         resolve_vgg_weights("gone.npz", manual)
 
 

@@ -26,8 +26,11 @@ def targets_like(pafs, heatmaps, paf_mask=None, heatmap_mask=None):
         pafs=jnp.asarray(pafs, jnp.float32),
         heatmaps=jnp.asarray(heatmaps, jnp.float32),
         paf_mask=jnp.ones(np.shape(pafs), jnp.float32) if paf_mask is None else jnp.asarray(paf_mask, jnp.float32),
-        heatmap_mask=(jnp.ones(np.shape(heatmaps), jnp.float32) if heatmap_mask is None
-                      else jnp.asarray(heatmap_mask, jnp.float32)),
+        heatmap_mask=(
+            jnp.ones(np.shape(heatmaps), jnp.float32)
+            if heatmap_mask is None
+            else jnp.asarray(heatmap_mask, jnp.float32)
+        ),
     )
 
 
@@ -78,8 +81,9 @@ def test_paf_mask_is_applied_per_channel():
     pred = StageOutput(pafs=jnp.full((1, 2, 2, 2), 2.0), heatmaps=jnp.zeros((1, 2, 2, 1)))
     paf_mask = np.ones((1, 2, 2, 2))
     paf_mask[..., 1] = 0.0  # the y channel does not count anywhere
-    out = pose_loss([pred], targets_like(pafs, np.zeros((1, 2, 2, 1)), paf_mask=paf_mask), jnp.array([1]),
-                    jnp.array([False]))
+    out = pose_loss(
+        [pred], targets_like(pafs, np.zeros((1, 2, 2, 1)), paf_mask=paf_mask), jnp.array([1]), jnp.array([False])
+    )
     np.testing.assert_allclose(out.total, 0.5 * 4 * 4.0)
 
 
@@ -143,8 +147,12 @@ def test_count_annotated_joints():
     # Sample 1, person 0: (x, y) = (10, 30) is outside (y > height), the rest inside. Person 1 is an empty slot.
     kp[1, 0] = [[10, 30], [39.5, 19.5], [0, 19], [20, 0]]
     kp[1, 1] = [[1, 1], [2, 2], [3, 3], [4, 4]]
-    people = People(keypoints=jnp.asarray(kp), labelled=jnp.asarray(labelled), valid=jnp.asarray(valid),
-                    is_synthetic=jnp.zeros((2, 2), bool))
+    people = People(
+        keypoints=jnp.asarray(kp),
+        labelled=jnp.asarray(labelled),
+        valid=jnp.asarray(valid),
+        is_synthetic=jnp.zeros((2, 2), bool),
+    )
     counts = count_annotated_joints(people, (height, width))
     assert counts.dtype == jnp.int32
     np.testing.assert_array_equal(counts, [2 + 1, 3])

@@ -20,8 +20,9 @@ from ltsh_jax.train.losses import pose_loss
 from ltsh_jax.train.targets import build_targets as _build_targets
 
 # Jitted as in the train step (and much faster than op by op).
-build_targets = jax.jit(_build_targets, static_argnames=("skeleton", "input_size", "mask_synthetic",
-                                                          "synthetic_threshold"))
+build_targets = jax.jit(
+    _build_targets, static_argnames=("skeleton", "input_size", "mask_synthetic", "synthetic_threshold")
+)
 
 J = CMU_MPI.num_parts
 SIZE = 64
@@ -51,8 +52,9 @@ def loss_and_grads(stages, targets):
 def test_synthetic_only_batch_contributes_zero_loss_and_gradient_under_masks():
     """With the whole Gaussian support masked (threshold 0) nothing synthetic reaches the loss."""
     people = batch()
-    masked = build_targets(people, None, skeleton=CMU_MPI, input_size=(SIZE, SIZE), mask_synthetic=True,
-                           synthetic_threshold=0.0)
+    masked = build_targets(
+        people, None, skeleton=CMU_MPI, input_size=(SIZE, SIZE), mask_synthetic=True, synthetic_threshold=0.0
+    )
     loss, grads = loss_and_grads(nobody_prediction(), masked)
     assert float(loss) == 0.0
     for leaf in jax.tree_util.tree_leaves(grads):
@@ -66,10 +68,12 @@ def test_synthetic_only_batch_contributes_zero_loss_and_gradient_under_masks():
 
 def config(mask_synthetic: bool) -> ml_collections.ConfigDict:
     """The fields of an experiment config that step.batch_targets reads."""
-    return ml_collections.ConfigDict({
-        "data": {"input_size": SIZE, "stride": 8},
-        "targets": {"sigma": 7.0, "paf_width": 1.0, "mask_synthetic": mask_synthetic, "synthetic_threshold": 0.25},
-    })
+    return ml_collections.ConfigDict(
+        {
+            "data": {"input_size": SIZE, "stride": 8},
+            "targets": {"sigma": 7.0, "paf_width": 1.0, "mask_synthetic": mask_synthetic, "synthetic_threshold": 0.25},
+        }
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -101,8 +105,13 @@ def test_training_path_default_threshold(seed):
     assert 0.0 < with_masks < 0.05 * without
 
     rng = np.random.default_rng(seed)
-    random = [StageOutput(pafs=jnp.asarray(rng.normal(size=s.pafs.shape), jnp.float32),
-                          heatmaps=jnp.asarray(rng.normal(size=s.heatmaps.shape), jnp.float32)) for s in nobody]
+    random = [
+        StageOutput(
+            pafs=jnp.asarray(rng.normal(size=s.pafs.shape), jnp.float32),
+            heatmaps=jnp.asarray(rng.normal(size=s.heatmaps.shape), jnp.float32),
+        )
+        for s in nobody
+    ]
     _, grads = loss_and_grads(random, masked)
     for g in grads:
         assert not np.asarray(g.heatmaps)[np.asarray(masked.heatmap_mask) == 0].any()

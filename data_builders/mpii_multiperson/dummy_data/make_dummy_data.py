@@ -91,8 +91,12 @@ def _is_visible(visible: bool, joint: int, k: int) -> object:
 
 def _rect(person: dict, k: int) -> dict:
     points = [
-        dict(id=np.uint8(j) if k % 2 else j, x=float(person["joints"][j, 0]), y=float(person["joints"][j, 1]),
-             is_visible=_is_visible(v, j, k))
+        dict(
+            id=np.uint8(j) if k % 2 else j,
+            x=float(person["joints"][j, 0]),
+            y=float(person["joints"][j, 1]),
+            is_visible=_is_visible(v, j, k),
+        )
         for j, v in enumerate(person["visible"])
         if person["labelled"][j]
     ]
