@@ -35,7 +35,9 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     """Sizes and generative factors.
 
     background_dir: a folder of photos instead of procedural backgrounds; sun397_dir: a TFDS data_dir
-    holding a prepared `sun397` (array_record) to draw them from instead (not both).
+    holding a prepared `sun397` (array_record) to draw them from instead (not both). max_humans,
+    distance_range (metres), fov_range (degrees) and camera_height_range (metres) are those of
+    `ltsh_jax.synth.scene.SceneConfig`, with its defaults.
     """
 
     num_train: int = 64
@@ -45,6 +47,10 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     width: int = 640
     height: int = 640
     pitch_range: tuple[float, float] = (0.0, 45.0)
+    max_humans: int = 30
+    distance_range: tuple[float, float] = (2.0, 16.0)
+    fov_range: tuple[float, float] = (45.0, 75.0)
+    camera_height_range: tuple[float, float] = (1.2, 4.0)
     background_dir: str | None = None
     sun397_dir: str | None = None
 
@@ -68,6 +74,10 @@ class Builder(MultiPersonBuilder):
     BUILDER_CONFIGS = [
         LtshSyntheticConfig(name="tiny", description="64 train + 16 validation images, for tests and the demo.",
                             num_train=64, num_validation=16),
+        LtshSyntheticConfig(name="learning", description="8 train + 8 validation images of 256x256 with 1-4 "
+                            "people 5-8 m away: the learning check (tests/e2e/test_learning.py).",
+                            num_train=8, num_validation=8, width=256, height=256, lam=3.0, max_humans=4,
+                            distance_range=(5.0, 8.0), fov_range=(45.0, 55.0)),
         LtshSyntheticConfig(name="small", description="2,000 train + 200 validation images.",
                             num_train=2_000, num_validation=200),
         LtshSyntheticConfig(name="paper", description="Section 3.2: Poisson(9) humans, pitch U[0, 45], 640x640; "
@@ -127,8 +137,10 @@ def make_synthesizer(config: LtshSyntheticConfig):
     from ltsh_jax.synth.generate import Synthesizer
 
     scene_config = scene.SceneConfig(
-        width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range)
-    )
+        width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range),
+        max_humans=config.max_humans, distance_range=tuple(config.distance_range), fov_range=tuple(config.fov_range),
+        camera_height_range=tuple(config.camera_height_range),
+    )  # fmt: skip
     if config.background_dir is not None and config.sun397_dir is not None:
         raise ValueError(f"ltsh_synthetic/{config.name}: set background_dir or sun397_dir, not both")
     if config.background_dir is not None:

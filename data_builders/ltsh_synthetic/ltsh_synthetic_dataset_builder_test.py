@@ -6,6 +6,7 @@ they run in seconds and do not depend on the body model; the last one builds wit
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pathlib
 
@@ -96,3 +97,21 @@ def test_tiny_like_build_with_the_body_model(tmp_path):
     builder = build("ltsh_synthetic", data_dir=tmp_path, config=config)
     ex = sources.decode_example(builder.as_data_source(split="train")[0])
     assert ex.image.shape == (640, 640, 3) and ex.keypoints.shape[0] >= 1
+
+
+def test_scene_fields_reach_the_scene_and_the_learning_config_has_few_people_of_similar_size(stick_people, tmp_path):
+    learning = {c.name: c for c in Builder.BUILDER_CONFIGS}["learning"]
+    assert (learning.width, learning.max_humans, tuple(learning.distance_range)) == (256, 4, (5.0, 8.0))
+    config = dataclasses.replace(learning, name="t", num_train=4, num_validation=0)
+    build("ltsh_synthetic", data_dir=tmp_path, config=config)
+    source = splits.load_split("ltsh_synthetic", "train", tmp_path, config="t")
+    # Scale = focal x standing height / pelvis depth / 200. Stick people stand 1.74 m; the pelvis depth along
+    # the optical axis is d cos(p) + (camera height - 0.95 m) sin(p) for ground distance d in [5, 8] m, pitch p
+    # in [0, 45] degrees and camera height in [1.2, 4] m: between 5 cos 45 = 3.5 m and sqrt(8^2 + 3.05^2) = 8.6 m.
+    focal_min = 256 / 2 / np.tan(np.radians(55.0) / 2)
+    focal_max = 256 / 2 / np.tan(np.radians(45.0) / 2)
+    for i in range(len(source)):
+        ex = sources.decode_example(source[i])
+        assert ex.image.shape == (256, 256, 3) and 1 <= len(ex.scales) <= 4
+        heights = ex.scales * 200
+        assert (heights <= focal_max * 1.74 / 3.5).all() and (heights >= focal_min * 1.74 / 8.6).all(), heights

@@ -1,0 +1,136 @@
+"""How fast the small student learns: AP on the learning check's training images against training time.
+
+Trains `experiments/configs/learning_check.py` (8 images of `ltsh_synthetic/learning`, no augmentation)
+in rounds; after each round it scores the student on those same images, each image scaled so that its
+people come out at the size the training crops give them (one scale, no flip), and prints per round:
+steps, training seconds (wall clock, the loop's own time), mAP and the table, and the localisation
+error of the predicted joints (each labelled joint's nearest prediction) against the PCKh threshold
+(half the head size): the median of both, and the share of joints within the threshold. A student whose
+joints are a few pixels off scores near 0 when the threshold is smaller still: that is what the two
+medians show.
+
+    python -m benchmarks.learning [--rounds 3 --steps 500] [--set data.input_size=256 --set ...]
+        [--data_dir /tmp/ltsh_learning] [--output rows.json]
+
+`--set FIELD=VALUE` changes a field of the config (a number or a string), e.g. the crop size, the
+people's size in the crops (data.augment.target_scale), the width or the learning rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from experiments.configs import learning_check
+from ltsh_jax.checkpoints import Checkpointer
+from ltsh_jax.cpu_flags import apply_cpu_xla_flags
+from ltsh_jax.data import splits
+from ltsh_jax.data.sources import PeopleRecord, decode_example
+from ltsh_jax.evaluation import run
+from ltsh_jax.evaluation.mpii_ap import head_sizes
+from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
+from ltsh_jax.train import loop
+
+
+def people_size_height(record: PeopleRecord, target_scale: float) -> int:
+    """The image height at which the record's people (mean scale) come out as large as in the training crops."""
+    return max(1, round(record.image.shape[0] * target_scale / float(np.mean(record.scales))))
+
+
+def localisation(results: list[run.ImageResult]) -> tuple[float, float, float]:
+    """(median error px, median PCKh threshold px, share within it) of every labelled joint's nearest prediction."""
+    errors, thresholds = [], []
+    for result in results:
+        truth, people = result.ground_truth, result.people
+        half_heads = 0.5 * head_sizes(truth.head_boxes)
+        for g, joint in zip(*np.nonzero(truth.present), strict=True):
+            found = people.scores[:, joint] > 0
+            if found.any():
+                errors.append(np.hypot(*(people.keypoints[found, joint] - truth.keypoints[g, joint]).T).min())
+                thresholds.append(half_heads[g])
+    if not errors:
+        return float("nan"), float("nan"), 0.0
+    errors, thresholds = np.asarray(errors), np.asarray(thresholds)
+    return float(np.median(errors)), float(np.median(thresholds)), float((errors <= thresholds).mean())
+
+
+def score_training_images(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
+    """AP and localisation of the run's latest checkpoint on its own training images, at the people's size."""
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
+    checkpointer.close()
+    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
+    source = splits.load_split(config.data.name, config.data.split, config.data.data_dir, config.data.builder_config)
+    results = []
+    for i in range(len(source)):
+        record = decode_example(source[i])
+        height = people_size_height(record, config.data.augment.target_scale)
+        results += run.predict_examples(
+            apply_fn, params, [record], skeleton=skeleton, scales=(1.0,), flip=False, stride=config.data.stride,
+            base_size=height,
+        )  # fmt: skip
+    truth = [r.ground_truth for r in results]
+    predictions = [run.to_prediction(r.ground_truth.name, r.people) for r in results]
+    result, _ = run.score(truth, predictions, multi_person_groups=False)
+    error, threshold, within = localisation(results)
+    return {"table": result.table, "median_error_px": error, "median_threshold_px": threshold, "within": within}
+
+
+def _parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=500, help="student steps per round")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a config field")
+    parser.add_argument("--data_dir", default="/tmp/ltsh_learning", help="TFDS data_dir and the runs' folder")
+    parser.add_argument("--output", help="also write the rows as JSON here")
+    args = parser.parse_args()
+    apply_cpu_xla_flags()
+    from data_builders.build import build  # registers the builders
+
+    root = pathlib.Path(args.data_dir)
+    config = learning_check.get_config()
+    config.data.data_dir = str(root / "tfds")
+    for item in args.set:
+        field, _, value = item.partition("=")
+        section, *path = field.split(".")
+        node = config
+        for key in [section, *path][:-1]:
+            node = node[key]
+        node[([section, *path])[-1]] = _parse_value(value)
+    build(f"{config.data.name}/{config.data.builder_config}", data_dir=config.data.data_dir)
+    name = "_".join(s.replace("=", "-").replace(".", "-") for s in args.set) or "default"
+    workdir = root / "runs" / name
+    rows, trained = [], 0.0
+    for round_ in range(1, args.rounds + 1):
+        config.train.num_steps = round_ * args.steps
+        config.train.eval_every = config.train.checkpoint_every = args.steps
+        start = time.perf_counter()
+        loop.train_and_evaluate(config, workdir)
+        trained += time.perf_counter() - start
+        row = {"steps": config.train.num_steps, "train_seconds": round(trained, 1),
+               **score_training_images(config, workdir)}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.output:
+        pathlib.Path(args.output).write_text(json.dumps({"set": args.set, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
