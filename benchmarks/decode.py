@@ -346,7 +346,9 @@ def main() -> None:
     for scales in ((1.0,), (0.7, 1.0, 1.3)):
         apply_fn = oracle_apply_fn(model, people_large, large, scales)
         predict = lambda: jax.block_until_ready(predict_maps(apply_fn, variables, image, skeleton=SK, scales=scales))  # noqa: B023
-        heat, paf = (np.asarray(m) for m in predict())
+        maps = predict()
+        assert maps.stride == 8  # every scale shrinks the 1280x720 image: the network's own grid
+        heat, paf = np.asarray(maps.heatmaps), np.asarray(maps.pafs)
         infer_ms = median_ms(predict, args.repeats)
         rows.append(bench_maps(f"tiny net, {len(scales)} scale(s) + flip", heat, paf, large, args.repeats, 8,
                                extra=dict(inference_ms=infer_ms)))  # fmt: skip

@@ -3,18 +3,22 @@
 Scale s resizes the image so that its height is s * base_size (OpenPose's boxsize 368 * scale; bilinear,
 like the training crops), pads it right and bottom to a multiple of the stride with grey (128, i.e. 0
 after normalise_images), and runs the network on it and, with flip, on its mirror image. Every output is
-resampled (bicubic, a = -0.75) straight onto one common grid: the stride grid of the original image,
-ceil(H / stride) x ceil(W / stride) cells with cell k at original pixel k*stride + stride/2 - 0.5, i.e.
-what `decode.decode(..., input_size=(H, W), stride=stride)` reads. The mirror is undone inside that
-resampling (exact for any width), together with the channel swap: left/right heatmaps, and each PAF
-limb moved to its mirror limb with its x component negated. The maps are the mean over scales x flips.
+resampled (bicubic, a = -0.75) straight onto one common grid of the original image: ceil(H / g) x ceil(W / g)
+cells of g pixels, cell k at original pixel k*g + g/2 - 0.5, i.e. what `decode.decode(..., input_size=(H, W),
+stride=g)` reads. The grid stride g (`grid_stride`) is the network's stride when no scale enlarges the
+image, and finer when one does, so that the grid is never coarser than the network's own cells: CMU's
+test code resizes every scale's maps to the original image's pixels (docs/reference.md), and a stride-8
+grid of a 128 px image shown to the network at 328 px would throw away 60% of the maps' resolution.
+The mirror is undone inside the resampling (exact for any width), together with the channel swap:
+left/right heatmaps, and each PAF limb moved to its mirror limb with its x component negated.
+The maps are the mean over scales x flips.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +27,14 @@ import numpy as np
 from ltsh_jax.decode.peaks import cubic_weight
 from ltsh_jax.models.openpose import normalise_images
 from ltsh_jax.skeleton import Skeleton
+
+
+class ImageMaps(NamedTuple):
+    """An image's averaged maps on its decoding grid: heatmaps [h, w, J+1], PAFs [h, w, 2L], `stride` pixels a cell."""
+
+    heatmaps: jax.Array
+    pafs: jax.Array
+    stride: int
 
 
 def flip_paf_permutation(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
@@ -55,15 +67,22 @@ def unflip_channels(heatmaps: jax.Array, pafs: jax.Array, *, skeleton: Skeleton)
 
 
 def resample_matrix(
-    out_cells: int, in_cells: int, scale: float, stride: int, mirror_size: int | None = None
+    out_cells: int,
+    in_cells: int,
+    scale: float,
+    stride: int,
+    mirror_size: int | None = None,
+    out_stride: int | None = None,
 ) -> np.ndarray:
-    """[out_cells, in_cells] bicubic weights from a scaled image's map grid to the original image's map grid.
+    """[out_cells, in_cells] bicubic weights from a scaled image's map grid to the original image's grid.
 
     Original pixel p is scaled-image pixel q = (p + 0.5) * scale - 0.5 (or mirror_size - 1 - q for a
-    mirrored scaled image of that width); map cells are at k*stride + stride/2 - 0.5 on both sides.
-    Indices beyond the input grid are clamped.
+    mirrored scaled image of that width); the network's cells are at k*stride + stride/2 - 0.5 of the
+    scaled image, the output cells at k*out_stride + out_stride/2 - 0.5 of the original (out_stride
+    defaults to stride). Indices beyond the input grid are clamped.
     """
-    p = np.arange(out_cells) * stride + stride / 2 - 0.5
+    out_stride = stride if out_stride is None else out_stride
+    p = np.arange(out_cells) * out_stride + out_stride / 2 - 0.5
     q = (p + 0.5) * scale - 0.5
     if mirror_size is not None:
         q = mirror_size - 1 - q
@@ -78,10 +97,14 @@ def resample_matrix(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("apply_fn", "scaled_size", "padded_size", "out_cells", "flip", "stride", "pad_value", "skeleton"),
-)
-def _scale_maps(apply_fn, params, image, *, scaled_size, padded_size, out_cells, flip, stride, pad_value, skeleton):
-    """Sum over (image, mirror) of one scale's last-stage maps, on the original image's map grid."""
+    static_argnames=(
+        "apply_fn", "scaled_size", "padded_size", "out_cells", "flip", "stride", "grid_stride", "pad_value", "skeleton"
+    ),
+)  # fmt: skip
+def _scale_maps(
+    apply_fn, params, image, *, scaled_size, padded_size, out_cells, flip, stride, grid_stride, pad_value, skeleton
+):
+    """Sum over (image, mirror) of one scale's last-stage maps, on the original image's decoding grid."""
     height, width = image.shape[:2]
     x = normalise_images(jax.image.resize(image.astype(jnp.float32), scaled_size + (3,), "linear", antialias=False))
     batch = jnp.stack([x, x[:, ::-1]] if flip else [x])
@@ -89,12 +112,14 @@ def _scale_maps(apply_fn, params, image, *, scaled_size, padded_size, out_cells,
     batch = jnp.pad(batch, pad, constant_values=normalise_images(pad_value))
     last = apply_fn(params, batch)[-1]
     fy, fx = scaled_size[0] / height, scaled_size[1] / width
-    ry = resample_matrix(out_cells[0], last.heatmaps.shape[1], fy, stride)
-    rx = resample_matrix(out_cells[1], last.heatmaps.shape[2], fx, stride)
+    ry = resample_matrix(out_cells[0], last.heatmaps.shape[1], fy, stride, out_stride=grid_stride)
+    rx = resample_matrix(out_cells[1], last.heatmaps.shape[2], fx, stride, out_stride=grid_stride)
     resample = lambda maps, rx: jnp.einsum("Yy,yxc,Xx->YXc", ry, maps, rx)
     heatmaps, pafs = resample(last.heatmaps[0], rx), resample(last.pafs[0], rx)
     if flip:
-        rx_mirror = resample_matrix(out_cells[1], last.heatmaps.shape[2], fx, stride, mirror_size=scaled_size[1])
+        rx_mirror = resample_matrix(
+            out_cells[1], last.heatmaps.shape[2], fx, stride, mirror_size=scaled_size[1], out_stride=grid_stride
+        )
         fh, fp = unflip_channels(
             resample(last.heatmaps[1], rx_mirror), resample(last.pafs[1], rx_mirror), skeleton=skeleton
         )
@@ -112,6 +137,16 @@ def scaled_sizes(
     return scaled, tuple(-(-s // stride) * stride for s in scaled)
 
 
+def grid_stride(image_size: tuple[int, int], scales: Sequence[float], *, base_size: int, stride: int) -> int:
+    """Pixels per cell of the decoding grid: the network's stride over the largest enlargement, at most `stride`.
+
+    An image enlarged by f puts the network's cells stride / f original pixels apart; the grid takes the
+    largest integer cell no coarser than that (at least 1 pixel), and `stride` when no scale enlarges.
+    """
+    largest = max(scales) * base_size / image_size[0]
+    return int(min(stride, max(1, np.floor(stride / largest + 1e-6))))
+
+
 def predict_maps(
     apply_fn: Callable[[Any, jax.Array], Sequence[Any]],
     params: Any,
@@ -123,8 +158,8 @@ def predict_maps(
     stride: int = 8,
     base_size: int = 368,
     pad_value: float = 128.0,
-) -> tuple[jax.Array, jax.Array]:
-    """Heatmaps [ceil(H/stride), ceil(W/stride), J+1] and PAFs [.., 2L] of image uint8 [H, W, 3], averaged.
+) -> ImageMaps:
+    """Heatmaps [ceil(H/g), ceil(W/g), J+1] and PAFs [.., 2L] of image uint8 [H, W, 3], averaged; g = `grid_stride`.
 
     apply_fn(params, images float32 [B, H', W', 3] normalised by normalise_images) returns one
     StageOutput(pafs, heatmaps) per stage ([B, H'/stride, W'/stride, C]); the last stage is used.
@@ -135,7 +170,8 @@ def predict_maps(
         raise ValueError(f"image must have shape [H, W, 3], got {image.shape}")
     if not scales:
         raise ValueError("scales must not be empty")
-    out_cells = tuple(-(-s // stride) for s in image.shape[:2])
+    grid = grid_stride(image.shape[:2], scales, base_size=base_size, stride=stride)
+    out_cells = tuple(-(-s // grid) for s in image.shape[:2])
     total = None
     for scale in scales:
         scaled, padded = scaled_sizes(image.shape[:2], scale, base_size=base_size, stride=stride)
@@ -148,9 +184,10 @@ def predict_maps(
             out_cells=out_cells,
             flip=flip,
             stride=stride,
+            grid_stride=grid,
             pad_value=float(pad_value),
             skeleton=skeleton,
         )
         total = maps if total is None else (total[0] + maps[0], total[1] + maps[1])
     count = len(scales) * (2 if flip else 1)
-    return total[0] / count, total[1] / count
+    return ImageMaps(total[0] / count, total[1] / count, grid)

@@ -84,13 +84,13 @@ def predict_examples(
     """Runs the student on whole images and decodes its people (a progress bar over images)."""
     out = []
     for example in tqdm.tqdm(examples, total=total, desc="predict", unit="image", mininterval=2):
-        heatmaps, pafs = maps.predict_maps(
+        image_maps = maps.predict_maps(
             apply_fn, params, example.image, skeleton=skeleton, scales=scales, flip=flip, stride=stride,
             base_size=base_size,
         )  # fmt: skip
         people = assemble.decode(
-            heatmaps, pafs, skeleton=skeleton, input_size=example.image.shape[:2], stride=stride,
-            params=decode_params or assemble.DecodeParams(),
+            image_maps.heatmaps, image_maps.pafs, skeleton=skeleton, input_size=example.image.shape[:2],
+            stride=image_maps.stride, params=decode_params or assemble.DecodeParams(),
         )  # fmt: skip
         out.append(ImageResult(*ground_truth_of(example), people))
     return out

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ltsh_jax.decode.maps import flip_paf_permutation, predict_maps, scaled_sizes, unflip_channels
+from ltsh_jax.decode.assemble import decode
+from ltsh_jax.decode.maps import flip_paf_permutation, grid_stride, predict_maps, scaled_sizes, unflip_channels
 from ltsh_jax.models.openpose import StageOutput
 from ltsh_jax.people import People
 from ltsh_jax.skeleton import CMU_MPI, COCO17
@@ -67,7 +68,7 @@ def test_unflipped_maps_of_mirrored_person_equal_original_maps():
     assert np.abs(np.asarray(heat_m) - np.asarray(heat)).max() > 0.5  # the person is not symmetric
 
 
-def _oracle(image: np.ndarray, keypoints: np.ndarray, scales, shapes_seen: list):
+def _oracle(image: np.ndarray, keypoints: np.ndarray, scales, shapes_seen: list, base_size: int = 368):
     """A 'perfect network': for each input it returns the targets of the person in it (mirrored or not).
 
     It recognises the mirrored input by comparing it with the mirrored resized image, so it does not
@@ -76,7 +77,7 @@ def _oracle(image: np.ndarray, keypoints: np.ndarray, scales, shapes_seen: list)
     height, width = image.shape[:2]
     table = {}
     for scale in scales:
-        (hs, ws), (hp, wp) = scaled_sizes((height, width), scale, base_size=368, stride=8)
+        (hs, ws), (hp, wp) = scaled_sizes((height, width), scale, base_size=base_size, stride=8)
         f = np.array([ws / width, hs / height], np.float32)
         scaled = (keypoints + 0.5) * f - 0.5
         x = jax.image.resize(jnp.asarray(image, jnp.float32), (hs, ws, 3), "linear", antialias=False) / 256 - 0.5
@@ -105,7 +106,7 @@ def image():
 def test_flip_average_equals_unflipped_maps_at_scale_one(image):
     seen = []
     apply_fn = _oracle(image, PERSON, (1.0,), seen)
-    heat, paf = predict_maps(apply_fn, None, image, skeleton=SK, scales=(1.0,), flip=True)
+    heat, paf, _ = predict_maps(apply_fn, None, image, skeleton=SK, scales=(1.0,), flip=True)
     plain_heat, plain_paf = _targets(PERSON, (368, 400))
     np.testing.assert_allclose(heat, plain_heat, atol=1e-5)
     np.testing.assert_allclose(paf, plain_paf, atol=1e-5)
@@ -116,8 +117,8 @@ def test_flip_of_odd_width_is_mirrored_about_the_scaled_image(image):
     odd = image[:, :397]
     seen = []
     apply_fn = _oracle(odd, PERSON, (1.0,), seen)
-    flipped, _ = predict_maps(apply_fn, None, odd, skeleton=SK, scales=(1.0,), flip=True)
-    plain, _ = predict_maps(apply_fn, None, odd, skeleton=SK, scales=(1.0,), flip=False)
+    flipped, _, _ = predict_maps(apply_fn, None, odd, skeleton=SK, scales=(1.0,), flip=True)
+    plain, _, _ = predict_maps(apply_fn, None, odd, skeleton=SK, scales=(1.0,), flip=False)
     assert flipped.shape == (46, 50, SK.num_heatmaps)
     # the mirror's cells fall between the image's cells (397 is no multiple of 8): close, not equal
     assert np.abs(np.asarray(flipped) - np.asarray(plain))[..., :-1].max() < 0.06
@@ -135,10 +136,12 @@ def test_scales_resize_pad_and_return_the_original_grid():
         ones = jnp.ones((b, hp // 8, wp // 8, 1), jnp.float32)
         return (StageOutput(ones * jnp.arange(SK.num_pafs), ones * jnp.arange(SK.num_heatmaps) + hp),)
 
-    heat, paf = predict_maps(apply_fn, None, image, skeleton=SK, scales=(0.5, 1.0), flip=False)
+    heat, paf, stride = predict_maps(apply_fn, None, image, skeleton=SK, scales=(0.5, 1.0), flip=False)
     # height 0.5 * 368 = 184 (width 276 -> padded 280); 368 (width 552)
     assert sorted(seen) == [(1, 184, 280, 3), (1, 368, 552, 3)]
-    assert heat.shape == (25, 38, SK.num_heatmaps) and paf.shape == (25, 38, SK.num_pafs)
+    # scale 1 enlarges 1.84x: the network's cells are 8 / 1.84 = 4.3 original pixels apart -> a 4-pixel grid
+    assert stride == 4
+    assert heat.shape == (50, 75, SK.num_heatmaps) and paf.shape == (50, 75, SK.num_pafs)
     # constant maps survive resampling; the result is the mean over scales
     np.testing.assert_allclose(heat, np.broadcast_to(np.arange(16) + (184 + 368) / 2, heat.shape), atol=1e-4)
 
@@ -151,7 +154,7 @@ def test_flip_averages_swapped_channels_and_negated_x():
         ones = jnp.ones((b, hp // 8, wp // 8, 1), jnp.float32)
         return (StageOutput(ones * (1.0 + jnp.arange(SK.num_pafs)), ones * jnp.arange(SK.num_heatmaps)),)
 
-    heat, paf = predict_maps(apply_fn, None, image, skeleton=SK, scales=(1.0,), flip=True)
+    heat, paf, _ = predict_maps(apply_fn, None, image, skeleton=SK, scales=(1.0,), flip=True)
     hperm = np.append(SK.flip_permutation, SK.num_parts)
     np.testing.assert_allclose(heat[0, 0], (np.arange(16) + hperm) / 2, atol=1e-4)
     perm, signs = flip_paf_permutation(SK)
@@ -159,3 +162,34 @@ def test_flip_averages_swapped_channels_and_negated_x():
     want = (value + signs * value[perm]) / 2
     np.testing.assert_allclose(paf[0, 0], want.reshape(-1), atol=1e-4)
     assert np.abs(want[:, 0]).max() < np.abs(want[:, 1]).max()  # x mostly cancels: negated
+
+
+@pytest.mark.parametrize(
+    ("height", "scales", "base_size", "expected"),
+    [
+        (720, (0.7, 1.0, 1.3), 368, 8),  # every scale shrinks: the network's own stride
+        (368, (1.0,), 368, 8),  # no enlargement
+        (368, (0.7, 1.0, 1.3), 368, 6),  # 1.3x: cells 6.15 px apart
+        (128, (1.0,), 328, 3),  # the demo's 128 px images at people size: 2.56x -> 3.1 px
+        (92, (1.0,), 368, 2),  # 4x -> exactly 2
+        (10, (1.0,), 368, 1),  # 36.8x: never below one pixel
+    ],
+)
+def test_grid_stride_is_the_network_stride_over_the_largest_enlargement(height, scales, base_size, expected):
+    assert grid_stride((height, 2 * height), scales, base_size=base_size, stride=8) == expected
+
+
+def test_enlarged_small_image_decodes_at_the_network_resolution():
+    """A 92 x 100 image shown to the network 4x enlarged: a perfect network's person comes back within 0.5 px.
+
+    On the network's own stride-8 grid of the original image (one cell = 2.5 network cells) the joints
+    land up to several pixels off; the 2-pixel decoding grid keeps the network's resolution.
+    """
+    small = np.random.default_rng(1).integers(0, 256, size=(92, 100, 3), dtype=np.uint8)
+    person = (PERSON + 0.5) / 4 - 0.5  # the asymmetric person, a quarter of its size (about 70 px tall)
+    apply_fn = _oracle(small, person, (1.0,), [], base_size=368)
+    heat, paf, stride = predict_maps(apply_fn, None, small, skeleton=SK, scales=(1.0,), flip=True, base_size=368)
+    assert stride == 2 and heat.shape == (46, 50, SK.num_heatmaps)
+    people = decode(heat, paf, skeleton=SK, input_size=small.shape[:2], stride=stride)
+    assert len(people) == 1 and (people.part_scores[0] > 0).all()
+    np.testing.assert_allclose(people.parts[0], person, atol=0.5)
