@@ -31,16 +31,11 @@ from experiments.configs import learning_check
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
-from ltsh_jax.data.sources import PeopleRecord, decode_example
+from ltsh_jax.data.sources import decode_example
 from ltsh_jax.evaluation import run
 from ltsh_jax.evaluation.mpii_ap import head_sizes
 from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.train import loop
-
-
-def people_size_height(record: PeopleRecord, target_scale: float) -> int:
-    """The image height at which the record's people (mean scale) come out as large as in the training crops."""
-    return max(1, round(record.image.shape[0] * target_scale / float(np.mean(record.scales))))
 
 
 def localisation(results: list[run.ImageResult]) -> tuple[float, float, float]:
@@ -69,14 +64,10 @@ def score_training_images(config: ml_collections.ConfigDict, workdir: pathlib.Pa
     checkpointer.close()
     apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
     source = splits.load_split(config.data.name, config.data.split, config.data.data_dir, config.data.builder_config)
-    results = []
-    for i in range(len(source)):
-        record = decode_example(source[i])
-        height = people_size_height(record, config.data.augment.target_scale)
-        results += run.predict_examples(
-            apply_fn, params, [record], skeleton=skeleton, scales=(1.0,), flip=False, stride=config.data.stride,
-            base_size=height,
-        )  # fmt: skip
+    results = run.predict_examples(
+        apply_fn, params, (decode_example(source[i]) for i in range(len(source))), skeleton=skeleton, scales=(1.0,),
+        flip=False, stride=config.data.stride, target_scale=config.data.augment.target_scale, total=len(source),
+    )  # fmt: skip
     truth = [r.ground_truth for r in results]
     predictions = [run.to_prediction(r.ground_truth.name, r.people) for r in results]
     result, _ = run.score(truth, predictions, multi_person_groups=False)

@@ -23,7 +23,10 @@ _BUILDER_CONFIG = flags.DEFINE_string("builder_config", "", "TFDS builder config
 _SPLIT = flags.DEFINE_string("split", "validation", "Split to evaluate.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir holding the built dataset.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where outputs go (default WORKDIR/eval_SPLIT).")
-_SCALES = flags.DEFINE_list("scales", ["0.7", "1.0", "1.3"], "Test scales (image height = scale * 368).")
+_SCALES = flags.DEFINE_list("scales", ["0.7", "1.0", "1.3"], "Test scales (times the people's training size).")
+_PEOPLE_SIZE = flags.DEFINE_bool(
+    "people_size", True, "Scale each image so that its people come out at their training size (else height 368)."
+)
 _FLIP = flags.DEFINE_bool("flip", True, "Average the maps with those of the mirrored image.")
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
 _PICTURES = flags.DEFINE_integer("pictures", 8, "Draw the predicted skeletons on this many images.")
@@ -36,8 +39,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     settings = EvalSettings(
         dataset=_DATASET.value, split=_SPLIT.value, data_dir=_DATA_DIR.value, builder_config=_BUILDER_CONFIG.value,
-        scales=tuple(float(s) for s in _SCALES.value), flip=_FLIP.value, max_images=_MAX_IMAGES.value,
-        pictures=_PICTURES.value, multi_person_groups=_GROUPS.value,
+        scales=tuple(float(s) for s in _SCALES.value), people_size=_PEOPLE_SIZE.value, flip=_FLIP.value,
+        max_images=_MAX_IMAGES.value, pictures=_PICTURES.value, multi_person_groups=_GROUPS.value,
     )  # fmt: skip
     results = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, settings, _OUTPUT_DIR.value)
     print(report.markdown_table(results["table"], label=_WORKDIR.value.rstrip("/").split("/")[-1]))

@@ -68,6 +68,21 @@ def to_prediction(name: str, people: assemble.DecodedPeople) -> PredictionImage:
     )
 
 
+def people_size_height(example: PeopleRecord, target_scale: float) -> int | None:
+    """The image height at which the example's annotated people come out at the training size, or None.
+
+    Training crops scale an image by target_scale / (person scale) (data.augment); at test time the image
+    is scaled by target_scale / mean(scale of its people), as CMU's and the paper's MPII test code scale
+    each group by (41/35) / mean(scale) (ZheC `testing/evalMPII.m`; docs/reference.md). None when the
+    example has no annotated person with a positive scale (then the caller's fixed size applies).
+    """
+    scales = np.asarray(example.scales, np.float64)
+    known = np.isfinite(scales) & (scales > 0) & np.asarray(example.labelled).any(axis=1)
+    if not known.any():
+        return None
+    return max(1, round(example.image.shape[0] * target_scale / float(scales[known].mean())))
+
+
 def predict_examples(
     apply_fn: Callable,
     params,
@@ -78,15 +93,21 @@ def predict_examples(
     flip: bool = True,
     stride: int = 8,
     base_size: int = 368,
+    target_scale: float | None = None,
     decode_params: assemble.DecodeParams | None = None,
     total: int | None = None,
 ) -> list[ImageResult]:
-    """Runs the student on whole images and decodes its people (a progress bar over images)."""
+    """Runs the student on whole images and decodes its people (a progress bar over images).
+
+    Scale s shows the network the image at height s * base_size; with `target_scale`, the base is instead
+    each image's `people_size_height` (base_size for images without annotated people).
+    """
     out = []
     for example in tqdm.tqdm(examples, total=total, desc="predict", unit="image", mininterval=2):
+        height = people_size_height(example, target_scale) if target_scale else None
         image_maps = maps.predict_maps(
             apply_fn, params, example.image, skeleton=skeleton, scales=scales, flip=flip, stride=stride,
-            base_size=base_size,
+            base_size=height or base_size,
         )  # fmt: skip
         people = assemble.decode(
             image_maps.heatmaps, image_maps.pafs, skeleton=skeleton, input_size=example.image.shape[:2],
@@ -123,6 +144,9 @@ class EvalSettings:
     data_dir: str = "~/tensorflow_datasets"
     builder_config: str = ""
     scales: tuple[float, ...] = (0.7, 1.0, 1.3)
+    # True: scale s shows each image with its people at s x their training size (people_size_height, the
+    # reference's rule); False: at height s x 368 whatever the people's size (the earlier behaviour)
+    people_size: bool = True
     flip: bool = True
     max_images: int = 0  # 0: every image of the split
     pictures: int = 8  # draw the predicted skeletons on this many images
@@ -158,7 +182,8 @@ def evaluate_checkpoint(
     apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
     results = predict_examples(
         apply_fn, params, examples, skeleton=skeleton, scales=list(settings.scales), flip=settings.flip,
-        stride=config.data.stride, total=count,
+        stride=config.data.stride, target_scale=config.data.augment.target_scale if settings.people_size else None,
+        total=count,
     )  # fmt: skip
     gts = [r.ground_truth for r in results]
     predictions = [to_prediction(r.ground_truth.name, r.people) for r in results]

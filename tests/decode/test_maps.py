@@ -25,10 +25,10 @@ PERSON = np.array(
 _build = jax.jit(build_targets, static_argnames=("skeleton", "input_size"))
 
 
-def _targets(keypoints: np.ndarray, size: tuple[int, int]):
-    """Heatmaps and PAFs [h, w, C] of one fully labelled person in an input of `size`."""
-    n = SK.num_parts
-    people = People(keypoints[None, None], np.ones((1, 1, n), bool), np.ones((1, 1), bool), np.zeros((1, 1), bool))
+def _targets(keypoints: np.ndarray, size: tuple[int, int], labelled: np.ndarray | None = None):
+    """Heatmaps and PAFs [h, w, C] of one person (fully labelled unless `labelled` [J]) in an input of `size`."""
+    labelled = np.ones(SK.num_parts, bool) if labelled is None else labelled
+    people = People(keypoints[None, None], labelled[None, None], np.ones((1, 1), bool), np.zeros((1, 1), bool))
     t = _build(people, None, skeleton=SK, input_size=size)
     return t.heatmaps[0], t.pafs[0]
 
@@ -68,7 +68,7 @@ def test_unflipped_maps_of_mirrored_person_equal_original_maps():
     assert np.abs(np.asarray(heat_m) - np.asarray(heat)).max() > 0.5  # the person is not symmetric
 
 
-def _oracle(image: np.ndarray, keypoints: np.ndarray, scales, shapes_seen: list, base_size: int = 368):
+def _oracle(image: np.ndarray, keypoints: np.ndarray, scales, shapes_seen: list, base_size: int = 368, labelled=None):
     """A 'perfect network': for each input it returns the targets of the person in it (mirrored or not).
 
     It recognises the mirrored input by comparing it with the mirrored resized image, so it does not
@@ -83,7 +83,9 @@ def _oracle(image: np.ndarray, keypoints: np.ndarray, scales, shapes_seen: list,
         x = jax.image.resize(jnp.asarray(image, jnp.float32), (hs, ws, 3), "linear", antialias=False) / 256 - 0.5
         pad = ((0, hp - hs), (0, wp - ws), (0, 0))
         refs = jnp.stack([jnp.pad(x, pad), jnp.pad(x[:, ::-1], pad)])
-        plain, mirrored = _targets(scaled, (hp, wp)), _targets(_mirror(scaled, ws), (hp, wp))
+        mirrored_labelled = None if labelled is None else labelled[SK.flip_permutation]
+        plain = _targets(scaled, (hp, wp), labelled)
+        mirrored = _targets(_mirror(scaled, ws), (hp, wp), mirrored_labelled)
         table[(hp, wp)] = refs, plain, mirrored
 
     def apply_fn(params, images):
