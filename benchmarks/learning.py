@@ -9,7 +9,7 @@ error of the predicted joints (each labelled joint's nearest prediction) against
 joints are a few pixels off scores near 0 when the threshold is smaller still: that is what the two
 medians show.
 
-    python -m benchmarks.learning [--rounds 3 --steps 500] [--set data.input_size=256 --set ...]
+    python -m benchmarks.learning [--rounds 2 --steps 750] [--set data.input_size=256 --set ...]
         [--data_dir /tmp/ltsh_learning] [--output rows.json]
 
 `--set FIELD=VALUE` changes a field of the config (a number or a string), e.g. the crop size, the
@@ -86,8 +86,8 @@ def _parse_value(text: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=500, help="student steps per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=750, help="student steps per round")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a config field")
     parser.add_argument("--data_dir", default="/tmp/ltsh_learning", help="TFDS data_dir and the runs' folder")
     parser.add_argument("--output", help="also write the rows as JSON here")
