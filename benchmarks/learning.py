@@ -23,51 +23,32 @@ import json
 import pathlib
 import time
 
-import jax
 import ml_collections
 import numpy as np
 
 from experiments.configs import learning_check
-from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
-from ltsh_jax.data.sources import decode_example
 from ltsh_jax.evaluation import run
-from ltsh_jax.evaluation.mpii_ap import head_sizes
-from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.train import loop
 
 
 def localisation(results: list[run.ImageResult]) -> tuple[float, float, float]:
     """(median error px, median PCKh threshold px, share within it) of every labelled joint's nearest prediction."""
-    errors, thresholds = [], []
-    for result in results:
-        truth, people = result.ground_truth, result.people
-        half_heads = 0.5 * head_sizes(truth.head_boxes)
-        for g, joint in zip(*np.nonzero(truth.present), strict=True):
-            found = people.scores[:, joint] > 0
-            if found.any():
-                errors.append(np.hypot(*(people.keypoints[found, joint] - truth.keypoints[g, joint]).T).min())
-                thresholds.append(half_heads[g])
-    if not errors:
+    errors, thresholds = run.nearest_joint_errors(results)
+    if not len(errors):
         return float("nan"), float("nan"), 0.0
-    errors, thresholds = np.asarray(errors), np.asarray(thresholds)
     return float(np.median(errors)), float(np.median(thresholds)), float((errors <= thresholds).mean())
 
 
 def score_training_images(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     """AP and localisation of the run's latest checkpoint on its own training images, at the people's size."""
-    skeleton = get_skeleton(config)
-    model = build_model(config, skeleton)
-    checkpointer = Checkpointer(workdir / "checkpoints")
-    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
-    checkpointer.close()
-    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
-    source = splits.load_split(config.data.name, config.data.split, config.data.data_dir, config.data.builder_config)
-    results = run.predict_examples(
-        apply_fn, params, (decode_example(source[i]) for i in range(len(source))), skeleton=skeleton, scales=(1.0,),
-        flip=False, stride=config.data.stride, target_scale=config.data.augment.target_scale, total=len(source),
+    settings = run.EvalSettings(
+        dataset=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+        builder_config=config.data.builder_config, scales=(1.0,), flip=False, multi_person_groups=False,
     )  # fmt: skip
+    source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config)
+    _, results = run.predict_checkpoint(config, workdir, source, settings)
     truth = [r.ground_truth for r in results]
     predictions = [run.to_prediction(r.ground_truth.name, r.people) for r in results]
     result, _ = run.score(truth, predictions, multi_person_groups=False)

@@ -83,6 +83,21 @@ def people_size_height(example: PeopleRecord, target_scale: float) -> int | None
     return max(1, round(example.image.shape[0] * target_scale / float(scales[known].mean())))
 
 
+def nearest_joint_errors(results: Sequence[ImageResult]) -> tuple[np.ndarray, np.ndarray]:
+    """(errors, thresholds) in pixels of every labelled joint that has a predicted joint of its kind: the distance
+    to the nearest one, and the joint's PCKh threshold (half its person's head size)."""
+    errors, thresholds = [], []
+    for result in results:
+        truth, people = result.ground_truth, result.people
+        half_heads = 0.5 * mpii_ap.head_sizes(truth.head_boxes)
+        for g, joint in zip(*np.nonzero(truth.present), strict=True):
+            found = people.scores[:, joint] > 0
+            if found.any():
+                errors.append(np.hypot(*(people.keypoints[found, joint] - truth.keypoints[g, joint]).T).min())
+                thresholds.append(half_heads[g])
+    return np.asarray(errors, np.float64), np.asarray(thresholds, np.float64)
+
+
 def predict_examples(
     apply_fn: Callable,
     params,
@@ -153,20 +168,12 @@ class EvalSettings:
     multi_person_groups: bool = True  # score only MPII multi-person groups (the official protocol)
 
 
-def evaluate_checkpoint(
-    config: ml_collections.ConfigDict,
-    workdir: str | pathlib.Path,
-    settings: EvalSettings,
-    output_dir: str | pathlib.Path | None = None,
-) -> dict:
-    """Scores the latest checkpoint of `workdir`; writes the outputs to output_dir and returns the results JSON.
-
-    FileNotFoundError (with the build command) when the dataset is not built, or when the run has no
-    checkpoint yet.
-    """
+def predict_checkpoint(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, source, settings: EvalSettings
+) -> tuple[int, list[ImageResult]]:
+    """(step, results) of the latest checkpoint of `workdir` on the first settings.max_images (0: all) examples of
+    `source`, at settings' scales, flip and people size; FileNotFoundError when the run has no checkpoint yet."""
     workdir = pathlib.Path(workdir)
-    output = pathlib.Path(output_dir or workdir / f"eval_{settings.split}")
-    source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
     checkpointer = Checkpointer(workdir / "checkpoints")
     step = checkpointer.latest_step()
     if step is None:
@@ -185,6 +192,24 @@ def evaluate_checkpoint(
         stride=config.data.stride, target_scale=config.data.augment.target_scale if settings.people_size else None,
         total=count,
     )  # fmt: skip
+    return step, results
+
+
+def evaluate_checkpoint(
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    settings: EvalSettings,
+    output_dir: str | pathlib.Path | None = None,
+) -> dict:
+    """Scores the latest checkpoint of `workdir`; writes the outputs to output_dir and returns the results JSON.
+
+    FileNotFoundError (with the build command) when the dataset is not built, or when the run has no
+    checkpoint yet.
+    """
+    workdir = pathlib.Path(workdir)
+    output = pathlib.Path(output_dir or workdir / f"eval_{settings.split}")
+    source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
+    step, results = predict_checkpoint(config, workdir, source, settings)
     gts = [r.ground_truth for r in results]
     predictions = [to_prediction(r.ground_truth.name, r.people) for r in results]
     result, bins = score(gts, predictions, multi_person_groups=settings.multi_person_groups)
@@ -198,7 +223,7 @@ def evaluate_checkpoint(
         "workdir": str(workdir),
         "checkpoint_step": int(step),
         "settings": dataclasses.asdict(settings),
-        "images": count,
+        "images": len(results),
         "unscored_people": sum(r.unscored_people for r in results),
     }
     (output / "results.json").write_text(json.dumps(results_json, indent=2) + "\n")
@@ -206,6 +231,7 @@ def evaluate_checkpoint(
     report.plot_visibility_bins(bins, output / "visibility.png", title=f"{workdir.name} ({settings.split})")
     pictures = output / "pictures"
     pictures.mkdir(exist_ok=True)
+    skeleton = get_skeleton(config)
     for i, r in enumerate(results[: settings.pictures]):
         image = sources.decode_example(source[i]).image
         drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
