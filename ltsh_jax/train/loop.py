@@ -35,6 +35,7 @@ from ltsh_jax.models.vgg_weights import load_vgg19_weights
 from ltsh_jax.skeleton import Skeleton
 from ltsh_jax.teacher import hook
 from ltsh_jax.train import optim
+from ltsh_jax.train.run_config import write_run_config
 from ltsh_jax.train.step import create_train_state, make_eval_step, make_train_step
 
 
@@ -165,7 +166,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     teacher_hook = _make_teacher_hook(config, pipeline, workdir)  # None unless config.teacher.enabled
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+        write_run_config(config, workdir)
     model = build_model(config, skeleton)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
     if (latest := checkpointer.latest_step()) is not None:  # first the groups: a run with others stops here
