@@ -6,9 +6,10 @@
    rendered here from the embedded body model, poses and procedural backgrounds.
 2. Trains a small student twice on it (experiments/configs/demo.py): with the synthetic half of each
    batch drawn uniformly, and chosen by the adversarial teacher over camera-pitch groups.
-3. Scores both on the held-out split (MPII AP protocol, every annotated person) and writes
-   OUTPUT_DIR/report.md: the table, loss curves, the teacher's probabilities over time, and predicted
-   skeletons on held-out images. Where MPII is built, it says how to reproduce the paper's tables.
+3. Scores both on the held-out split (MPII AP protocol, every annotated person), every kept checkpoint
+   too, and writes OUTPUT_DIR/report.md: the table, the held-out AP against training time, loss curves,
+   the teacher's probabilities over time, and ground truth beside the predicted skeletons on held-out
+   images. Where MPII is built, it says how to reproduce the paper's tables.
 Rerunning continues where a killed run stopped (built data, finished runs and evaluations are reused).
 """
 
@@ -24,7 +25,7 @@ from absl import app, flags
 from experiments.configs import demo as demo_config
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
-from ltsh_jax.evaluation import comparison
+from ltsh_jax.evaluation import comparison, curve
 from ltsh_jax.evaluation.run import EvalSettings, evaluation_of
 from ltsh_jax.metrics import read_metrics
 from ltsh_jax.teacher import hook
@@ -86,6 +87,31 @@ def mpii_hint(data_dir: str) -> str:
     return f"{status}\n\n{commands}\n\n(add `--variant=tiny` for a quick smoke run of each table on a CPU)\n"
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def dataset_summary(results: dict) -> str:
+    """What the students were scored on, from the evaluation's own counts and the builder config."""
+    from data_builders.ltsh_synthetic.ltsh_synthetic_dataset_builder import Builder
+
+    config = {c.name: c for c in Builder.BUILDER_CONFIGS}[SYNTHETIC.split("/")[1]]
+    run = results[RUNS[0][0]]
+    images, people = run["run"]["images"], run["counts"]["gt_people"]
+    return (
+        f"`{SYNTHETIC}` validation, {images} images of {config.width}x{config.height} with {people} annotated "
+        f"people ({people / max(images, 1):.1f} per image; Poisson({config.lam:g}) requested, at most "
+        f"{config.max_humans}), {config.distance_range[0]:g}-{config.distance_range[1]:g} m from the camera, "
+        f"field of view {config.fov_range[0]:g}-{config.fov_range[1]:g} degrees, camera pitch "
+        f"{config.pitch_range[0]:g}-{config.pitch_range[1]:g} degrees, rendered by the same generator config as "
+        "the training split. Each image is scaled so that its people come out at their training size."
+    )
+
+
 def write_report(output: pathlib.Path, results: dict, seconds: dict, mpii: str) -> str:
     """OUTPUT/report.md from the runs' own files (results.json, metrics.jsonl, plots)."""
     lines = ["# ltsh_jax demo", ""]
@@ -102,6 +128,17 @@ def write_report(output: pathlib.Path, results: dict, seconds: dict, mpii: str) 
         counts = results[key]["counts"]
         lines.append(f"- {label}: {results[key]['run']['images']} images, {counts['gt_people']} annotated people, "
                      f"{counts['predicted_people']} predicted; trained in {seconds[key]:.0f} s.")  # fmt: skip
+    lines += ["", f"The held-out split: {dataset_summary(results)}", ""]
+    lines += ["## Held-out AP during training", ""]
+    lines += ["Every kept checkpoint scored like the final one (`*/eval_validation/ap_curve.json`); the time is",
+              "the training loop's own wall clock on this machine, compilation included.", ""]  # fmt: skip
+    lines += ["| student | " + " | ".join(f"step {row['step']}" for row in results[RUNS[0][0]]["curve"]) + " |"]
+    lines += ["|---" * (1 + len(results[RUNS[0][0]]["curve"])) + "|"]
+    for key, label in RUNS:
+        cells = [f"{_number(row['mAP'])} ({_minutes(row['train_seconds'])})" for row in results[key]["curve"]]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "mAP (training minutes)", ""]
+    lines += [" ".join(f"![{label}]({key}/eval_validation/{curve.PLOT_FILE})" for key, label in RUNS)]
     lines += ["", "## Loss curves", ""]
     lines += [f"![{label}]({key}/loss.png)" for key, label in RUNS]
     movement = teacher_movement(output / "teacher")
@@ -119,11 +156,12 @@ def write_report(output: pathlib.Path, results: dict, seconds: dict, mpii: str) 
             f"{movement['kl_to_uniform_last']:.4f}): the teacher "
             + ("moved away from uniform." if moved else "stayed close to uniform."),
         ]
-    lines += ["", "## Predicted skeletons on held-out images", ""]
+    lines += ["", "## Ground truth beside prediction on held-out images", ""]
+    lines += ["Left of each pair the annotated people, right what the student found (limbs drawn where both",
+              "ends were found).", ""]  # fmt: skip
     for key, label in RUNS:
         pictures = sorted((output / key / "eval_validation" / "pictures").glob("*.jpg"))[:4]
-        lines.append(f"{label}: " + " ".join(f"![]({p.relative_to(output)})" for p in pictures))
-        lines.append("")
+        lines += [f"{label}:", ""] + [f"![]({p.relative_to(output)})" for p in pictures] + [""]
     lines += ["## The paper's tables", "", mpii]
     text = "\n".join(lines) + "\n"
     (output / "report.md").write_text(text)
@@ -155,6 +193,7 @@ def main(argv):
         seconds[key] = time.perf_counter() - start
         print(f"[demo] scoring {label} on the held-out split")
         results[key] = evaluation_of(config, run_dir, settings)
+        results[key]["curve"] = curve.ap_curve(config, run_dir, settings, final=results[key])
     text = write_report(output, results, seconds, mpii_hint(_MPII_DATA_DIR.value))
     if (output / "teacher" / "teacher_probs.png").exists():
         shutil.copyfile(output / "teacher" / "teacher_probs.png", output / "teacher_probs.png")

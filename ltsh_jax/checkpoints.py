@@ -46,6 +46,10 @@ class Checkpointer:
         """The newest fully written step, None before the first save."""
         return self._manager.latest_step()
 
+    def steps(self) -> list[int]:
+        """Every fully written step still kept, oldest first."""
+        return sorted(self._manager.all_steps())
+
     def save(self, step: int, items: Mapping[str, Any], meta: dict) -> None:
         """Writes every item and `meta` as step `step` in one atomic save (asynchronous; `wait` blocks)."""
         if META in items:

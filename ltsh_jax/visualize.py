@@ -45,6 +45,29 @@ def draw_people(
     return np.asarray(canvas)
 
 
+def side_by_side(panels: Sequence[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarray:
+    """Equal-height images in a row, each with its caption drawn in its top-left corner (e.g. truth | prediction)."""
+    if not panels:
+        raise ValueError("side_by_side needs at least one image")
+    height = max(np.asarray(image).shape[0] for _, image in panels)
+    tiles = []
+    for caption, image in panels:
+        tile = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
+        if tile.height != height:
+            tile = tile.resize((round(tile.width * height / tile.height), height))
+        draw = ImageDraw.Draw(tile)
+        left, top, right, bottom = draw.textbbox((3, 2), caption)
+        draw.rectangle([left - 2, top - 2, right + 2, bottom + 2], fill=(0, 0, 0))
+        draw.text((3, 2), caption, fill=(255, 255, 255))
+        tiles.append(tile)
+    row = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height), (255, 255, 255))
+    x = 0
+    for tile in tiles:
+        row.paste(tile, (x, 0))
+        x += tile.width + gap
+    return np.asarray(row)
+
+
 def contact_sheet(images: Sequence[np.ndarray], columns: int = 4, cell: int = 256) -> np.ndarray:
     """Images side by side in a grid, each fitted into a `cell` x `cell` square on black."""
     if not images:

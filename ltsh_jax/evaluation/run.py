@@ -30,7 +30,7 @@ from ltsh_jax.decode import assemble, maps
 from ltsh_jax.evaluation import coco_export, groups, mpii_ap, mpii_json_write, report, visibility
 from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
 from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
-from ltsh_jax.skeleton import Skeleton
+from ltsh_jax.skeleton import Skeleton, from_mpii16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,13 +169,18 @@ class EvalSettings:
 
 
 def predict_checkpoint(
-    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, source, settings: EvalSettings
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    source,
+    settings: EvalSettings,
+    step: int | None = None,
 ) -> tuple[int, list[ImageResult]]:
-    """(step, results) of the latest checkpoint of `workdir` on the first settings.max_images (0: all) examples of
-    `source`, at settings' scales, flip and people size; FileNotFoundError when the run has no checkpoint yet."""
+    """(step, results) of checkpoint `step` of `workdir` (default: the latest) on the first settings.max_images
+    (0: all) examples of `source`, at settings' scales, flip and people size; FileNotFoundError when the run
+    has no checkpoint yet."""
     workdir = pathlib.Path(workdir)
     checkpointer = Checkpointer(workdir / "checkpoints")
-    step = checkpointer.latest_step()
+    step = checkpointer.latest_step() if step is None else step
     if step is None:
         checkpointer.close()
         raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate: train it first")
@@ -184,7 +189,7 @@ def predict_checkpoint(
 
     skeleton = get_skeleton(config)
     model = build_model(config, skeleton)
-    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
+    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)), step)
     checkpointer.close()
     apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
     results = predict_examples(
@@ -193,6 +198,16 @@ def predict_checkpoint(
         total=count,
     )  # fmt: skip
     return step, results
+
+
+def truth_beside_prediction(image: np.ndarray, result: ImageResult, skeleton: Skeleton) -> np.ndarray:
+    """The image twice, side by side: its scored annotated people (left) and the people the student found (right)."""
+    gt = result.ground_truth
+    truth, labelled = from_mpii16(skeleton, gt.keypoints, gt.present)
+    return visualize.side_by_side([
+        ("ground truth", visualize.draw_people(image, truth, labelled.astype(np.float32), skeleton)),
+        ("prediction", visualize.draw_people(image, result.people.parts, result.people.part_scores, skeleton)),
+    ])  # fmt: skip
 
 
 def evaluate_checkpoint(
@@ -233,8 +248,7 @@ def evaluate_checkpoint(
     pictures.mkdir(exist_ok=True)
     skeleton = get_skeleton(config)
     for i, r in enumerate(results[: settings.pictures]):
-        image = sources.decode_example(source[i]).image
-        drawn = visualize.draw_people(image, r.people.parts, r.people.part_scores, skeleton)
+        drawn = truth_beside_prediction(sources.decode_example(source[i]).image, r, skeleton)
         Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
     return results_json
 
