@@ -6,7 +6,7 @@ import colorsys
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ltsh_jax.skeleton import Skeleton
 
@@ -56,9 +56,10 @@ def side_by_side(panels: Sequence[tuple[str, np.ndarray]], gap: int = 4) -> np.n
         if tile.height != height:
             tile = tile.resize((round(tile.width * height / tile.height), height))
         draw = ImageDraw.Draw(tile)
-        left, top, right, bottom = draw.textbbox((3, 2), caption)
+        font = ImageFont.load_default(size=max(10, height // 32))  # readable at 256 px and at 1080 px
+        left, top, right, bottom = draw.textbbox((3, 2), caption, font=font)
         draw.rectangle([left - 2, top - 2, right + 2, bottom + 2], fill=(0, 0, 0))
-        draw.text((3, 2), caption, fill=(255, 255, 255))
+        draw.text((3, 2), caption, fill=(255, 255, 255), font=font)
         tiles.append(tile)
     row = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height), (255, 255, 255))
     x = 0
