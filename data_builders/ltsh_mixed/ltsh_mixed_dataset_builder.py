@@ -110,7 +110,7 @@ def mixed_example(mixer, image: ImageAnnotation, photo: np.ndarray, folders: dic
     labels, num_real = result.labels, len(people)
     num_synthetic = labels.keypoints.shape[0]
     instance = np.where(result.frame.instance > 0, result.frame.instance + num_real, 0)
-    mask = mpii._mask_path(folders["masks_dir"], image.name)
+    mask = mpii._mask_path(folders["masks_dir"], image)
     key = f"{image.name}/{render}"
     example = make_example(
         image=encode_png(result.frame.color),
@@ -159,7 +159,7 @@ class Builder(MultiPersonBuilder):
         mixer = make_mixer(self.builder_config)
         try:
             for image in images:
-                photo = read_photo(folders["images_dir"] / image.name)
+                photo = read_photo(mpii.image_path(folders["images_dir"], image))
                 for render in range(self.builder_config.num_renders):
                     key, example, result = mixed_example(mixer, image, photo, folders, self.builder_config.seed, render)
                     for name in ("attempts", "rejected_overlap", "rejected_view", "dropped"):

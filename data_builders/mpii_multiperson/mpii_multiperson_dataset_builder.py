@@ -21,6 +21,7 @@ from data_builders.features import encode_mask, make_example, multiperson_featur
 from data_builders.mpii_multiperson import annotations, json_format, mat_format
 from data_builders.mpii_multiperson.annotations import ImageAnnotation
 from ltsh_jax.data.schema import NO_GROUP
+from ltsh_jax.data.user_paths import UnsafePathError, confined_path
 
 IMAGES_DIR = "images"
 MASKS_DIR = "unannotated_masks"
@@ -119,10 +120,17 @@ def _load_annotations(manual_dir: pathlib.Path, report: BadInputReport) -> tuple
     return ", ".join(path.name for path, _ in files), json_format.load_json(files, report)
 
 
-def _mask_path(masks_dir: pathlib.Path | None, name: str) -> pathlib.Path | None:
+def image_path(images_dir: pathlib.Path, image: ImageAnnotation) -> pathlib.Path:
+    """The image's file, confined to images_dir (UnsafePathError naming the annotation record otherwise)."""
+    return confined_path(images_dir, image.name, image.where)
+
+
+def _mask_path(masks_dir: pathlib.Path | None, image: ImageAnnotation) -> pathlib.Path | None:
+    """The image's unannotated-people mask, None when there is none; confined to masks_dir."""
     if masks_dir is None:
         return None
-    path = masks_dir / pathlib.PurePosixPath(name).with_suffix(".png")
+    name = pathlib.PurePosixPath(image.name.replace("\\", "/")).with_suffix(".png").as_posix()
+    path = confined_path(masks_dir, name, f"{image.where} (its mask in {MASKS_DIR}/)")
     return path if path.is_file() else None
 
 
@@ -142,8 +150,13 @@ def _check_image(
     image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None, report: BadInputReport
 ) -> bool:
     """True when the image and its people can be written; otherwise reports why (naming file and record)."""
-    path = images_dir / image.name
     where = image.where
+    try:
+        path = image_path(images_dir, image)
+        mask = _mask_path(masks_dir, image)
+    except UnsafePathError as e:
+        report.problem("unsafe_path", f"{e}; skipping the image")
+        return False
     if not path.is_file():
         report.problem("missing_image", f"{where}: image file {path} does not exist")
         return False
@@ -157,7 +170,6 @@ def _check_image(
         if found:
             report.problem(found[0], f"{found[1]}; skipping image {image.name}")
             return False
-    mask = _mask_path(masks_dir, image.name)
     if mask is not None:
         try:
             _read_mask(mask, image.width, image.height)
@@ -169,9 +181,9 @@ def _check_image(
 
 def _example(image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None) -> dict:
     people = image.people
-    mask = _mask_path(masks_dir, image.name)
+    mask = _mask_path(masks_dir, image)
     return make_example(
-        image=(images_dir / image.name).read_bytes(),
+        image=image_path(images_dir, image).read_bytes(),
         filename=image.name,
         height=image.height,
         width=image.width,

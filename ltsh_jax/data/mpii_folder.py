@@ -14,6 +14,7 @@ import pathlib
 
 import numpy as np
 
+from ltsh_jax.data.user_paths import confined_path
 from ltsh_jax.skeleton import NUM_MPII16
 
 # MPII annotations are 1-based (Matlab); subtracting this gives 0-based pixel coordinates.
@@ -67,14 +68,11 @@ def _array(record: dict, field: str, shape: tuple[int, ...], where: str) -> np.n
 
 
 def _image_name(record: dict, where: str) -> str:
-    """The record's image path, normalised, refused when it could leave the folder."""
+    """The record's image path, with backslashes as separators; readers join it with user_paths.confined_path."""
     name = record["image"]
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{where}: field 'image' must be a non-empty string, got {name!r}")
-    posix = pathlib.PurePosixPath(name.replace("\\", "/"))
-    if posix.is_absolute() or pathlib.PureWindowsPath(name).drive or ".." in posix.parts:
-        raise ValueError(f"{where}: field 'image' = {name!r} must be a relative path inside the folder, without '..'")
-    return posix.as_posix()
+    return pathlib.PurePosixPath(name.replace("\\", "/")).as_posix()
 
 
 def parse_record(record: object, where: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -123,8 +121,9 @@ def load_mpii_json(
         where = f"{path} record {index}"
         name, joints, labelled, center, scale = parse_record(record, where)
         if name not in people:
-            if not (directory / name).is_file():
-                raise FileNotFoundError(f"{where}: image file {directory / name} does not exist")
+            image_file = confined_path(directory, name, f"{where}: field 'image'")
+            if not image_file.is_file():
+                raise FileNotFoundError(f"{where}: image file {image_file} does not exist")
             people[name] = []
         people[name].append((joints, labelled, center, scale))
     records = []
