@@ -19,8 +19,8 @@ from tensorflow_datasets.core import example_serializer
 from tensorflow_datasets.core.data_sources import array_record
 
 from data_builders import leftovers
-from data_builders.bad_input import BadInputReport
 from ltsh_jax.data import annotation_index
+from ltsh_jax.data.bad_input import BadInputReport
 
 
 def _serialize_deterministic(self: example_serializer.ExampleSerializer, example: dict) -> bytes:

@@ -35,7 +35,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from data_builders import BUILDERS, leftovers
-from data_builders.bad_input import ON_BAD_INPUT
+from ltsh_jax.data.bad_input import ON_BAD_INPUT
 
 # Fields every tfds.core.BuilderConfig has: identity and documentation, not generative settings.
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(tfds.core.BuilderConfig))

@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from data_builders.bad_input import BadInputReport
+from ltsh_jax.data.bad_input import BadInputReport
 from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
     LtshMixedConfig,
     mixed_example,

@@ -64,7 +64,7 @@ def training_images(manual_dir: pathlib.Path, config: LtshMixedConfig, report) -
     images_dir = manual_dir / mpii.IMAGES_DIR if (manual_dir / mpii.IMAGES_DIR).is_dir() else manual_dir
     masks_dir = manual_dir / mpii.MASKS_DIR if (manual_dir / mpii.MASKS_DIR).is_dir() else None
     _, images = mpii._load_annotations(manual_dir, report)
-    images = [im for im in images if mpii._check_image(im, images_dir, masks_dir, report)]
+    images = mpii.usable_images(images, images_dir, masks_dir, report)
     groups = [im.group_id for im in images if im.group_id is not None]
     chosen, _ = annotations.draw_validation_groups(groups, config.num_validation_groups, config.split_seed)
     train = [im for im in images if im.group_id not in set(chosen)]

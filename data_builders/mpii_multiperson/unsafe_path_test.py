@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
-from data_builders.bad_input import BadInputError
 from data_builders.mpii_multiperson.conftest import DUMMY
 from data_builders.mpii_multiperson.dummy_data import make_dummy_data
+from ltsh_jax.data.bad_input import BadInputError
 
 VICTIM = "000000002.jpg"  # renamed in the annotation file, or replaced by a symlink
 WHERE = {"json": "train.json record 2", "mat": "mpii_human_pose_v1_u12_1.mat annolist(2)"}

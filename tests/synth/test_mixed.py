@@ -15,7 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_builders.bad_input import BadInputError
+from ltsh_jax.data.bad_input import BadInputError
 from data_builders.build import build
 from data_builders.ltsh_mixed import LtshMixedConfig
 from data_builders.ltsh_stylized import LtshStylizedConfig
