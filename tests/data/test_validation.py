@@ -26,6 +26,7 @@ def _record(image: str, joints=None, vis=None) -> dict:
 
 def _folder(tmp_path: pathlib.Path, records: list[dict], truncate: str | None = None) -> pathlib.Path:
     """Images a.jpg, b.jpg, c.jpg (JPEG, noise) and ann.json; `truncate` cuts that image to half its bytes."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         pixels = rng.integers(0, 255, (SIZE[1], SIZE[0], 3), np.uint8)
@@ -130,3 +131,21 @@ def test_checks_run_in_threads_and_report_in_item_order(tmp_path):
     assert [kind for kind, _ in report.problems[:4]] == ["unreadable_image", "odd", "missing_image", "unreadable_image"]
     with pytest.raises(BadInputError, match=r"item 0: image file .*c\.jpg does not decode"):
         validation.check_images(items, BadInputReport("raise"), num_threads=4)
+
+
+@pytest.mark.parametrize("on_bad_input", ["raise", "skip"])
+def test_training_on_nothing_usable_stops_before_its_first_step(tmp_path, on_bad_input):
+    """The issue's case: every joint 5000 px outside the image (and a truncated JPEG) used to train on padding."""
+    from experiments.configs import smoke  # noqa: PLC0415
+    from ltsh_jax.train import loop  # noqa: PLC0415
+
+    folder = _folder(tmp_path / "data", [_record("a.jpg", joints=FAR), _record("b.jpg")], truncate="b.jpg")
+    config = smoke.get_config("test")
+    config.data.update(dir=str(folder), annotation_file="ann.json", on_bad_input=on_bad_input)
+    message = r"record 0: joint 0 \(r_ankle\) at 1-based \(5000, 5000\) lies outside"
+    if on_bad_input == "skip":
+        message = r"no usable image: 2 records, skipped as bad input \{.joint_outside_image.: 1, .unreadable_image.: 1"
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        loop.train_and_evaluate(config, workdir)
+    assert not workdir.exists() or not any(workdir.rglob("*"))  # no config, metrics or checkpoint written
