@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 
-from absl import logging
+_LOG = logging.getLogger(__name__)
 
 ON_BAD_INPUT = ("raise", "skip")
 
@@ -44,12 +45,12 @@ class BadInputReport:
         """Raises BadInputError (mode "raise") or logs and counts the skipped record (mode "skip")."""
         if self.on_bad_input == "raise":
             raise BadInputError(f"{message} [{kind}; {self.hint}]")
-        logging.warning("bad input, skipped [%s]: %s", kind, message)
+        _LOG.warning("bad input, skipped [%s]: %s", kind, message)
         self.problems.append((kind, message))
 
     def note(self, kind: str, message: str) -> None:
         """Counts something the source marks itself (not an error), logged at info level."""
-        logging.info("note [%s]: %s", kind, message)
+        _LOG.info("note [%s]: %s", kind, message)
         self.notes.append((kind, message))
 
     @property
@@ -72,7 +73,7 @@ class BadInputReport:
         return "\n".join(lines)
 
     def log_summary(self, what: str = "build") -> None:
-        (logging.warning if self.problems else logging.info)("%s report:\n%s", what, self.summary())
+        (_LOG.warning if self.problems else _LOG.info)("%s report:\n%s", what, self.summary())
 
     def as_metadata(self) -> dict:
         """JSON-ready record of the report, stored under the dataset's metadata "build_report"."""
