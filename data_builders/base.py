@@ -18,8 +18,9 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import example_serializer
 from tensorflow_datasets.core.data_sources import array_record
 
-from data_builders.bad_input import BadInputReport
+from data_builders import leftovers
 from ltsh_jax.data import annotation_index
+from ltsh_jax.data.bad_input import BadInputReport
 
 
 def _serialize_deterministic(self: example_serializer.ExampleSerializer, example: dict) -> bytes:
@@ -61,11 +62,13 @@ class MultiPersonBuilder(tfds.core.GeneratorBasedBuilder):
         self, dl_manager: tfds.download.DownloadManager, download_config: tfds.download.DownloadConfig
     ) -> None:
         self.report = BadInputReport(self.report.on_bad_input)  # fresh counts for every build
+        leftovers.write_owner(self.data_dir)  # the incomplete folder: who writes it, if this build is killed
         with deterministic_serialization():
             result = super()._download_and_prepare(dl_manager, download_config)
         self.info.metadata["build_report"] = self.report.as_metadata()
         self.report.log_summary()
         self._write_annotation_indexes()
+        leftovers.remove_owner(self.data_dir)
         return result
 
     def _write_annotation_indexes(self) -> None:

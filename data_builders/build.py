@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import shlex
 import sys
@@ -31,9 +32,10 @@ import typing
 from collections.abc import Mapping, Sequence
 
 import tensorflow_datasets as tfds
+from absl import logging
 
-from data_builders import BUILDERS
-from data_builders.bad_input import ON_BAD_INPUT
+from data_builders import BUILDERS, leftovers
+from ltsh_jax.data.bad_input import ON_BAD_INPUT
 
 # Fields every tfds.core.BuilderConfig has: identity and documentation, not generative settings.
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(tfds.core.BuilderConfig))
@@ -50,7 +52,11 @@ def build(
     beam: bool = False,
     beam_options: str | None = None,
 ) -> tfds.core.DatasetBuilder:
-    """Builds (or finds already built) `name` (or "name/config") under data_dir as array_record files."""
+    """Builds (or finds already built) `name` (or "name/config") under data_dir as array_record files.
+
+    First removes (or reports) the stale incomplete folders of killed builds of the same name/config; a build
+    that fails removes the empty folders it created and adds a note saying what else it left (data_builders.leftovers).
+    """
     name, config = split_name(name, config)
     builder_cls = BUILDERS[name]
     if config_overrides:
@@ -58,12 +64,22 @@ def build(
     beam = beam or beam_options is not None
     if beam:
         check_beam_support(name)
-    builder = builder_cls(data_dir=str(data_dir), config=config, on_bad_input=on_bad_input)
+    data_dir = os.path.expanduser(os.fspath(data_dir))
+    before = leftovers.snapshot(data_dir, name)
+    builder = builder_cls(data_dir=data_dir, config=config, on_bad_input=on_bad_input)
+    leftovers.clear_stale_incomplete(builder.data_path)
     download_config = tfds.download.DownloadConfig(
         manual_dir=None if manual_dir is None else str(manual_dir),
         **(beam_download_kwargs(beam_options) if beam else {}),
     )
-    builder.download_and_prepare(download_config=download_config)
+    try:
+        builder.download_and_prepare(download_config=download_config)
+    except BaseException as error:  # KeyboardInterrupt too: say what is left, then let it through
+        left = leftovers.clean_after_failure(data_dir, builder.data_path, before)
+        note = f"the failed build left {', '.join(left)}" if left else f"the failed build left nothing in {data_dir}"
+        logging.warning("%s", note)
+        error.add_note(note)
+        raise
     return builder
 
 

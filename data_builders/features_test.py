@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_builders.bad_input import BadInputError, BadInputReport
 from data_builders.features import (
     encode_instance_mask,
     encode_mask,
     make_example,
     multiperson_features,
 )
+from ltsh_jax.data.bad_input import BadInputError, BadInputReport
 
 
 def _person(points: dict[int, tuple[float, float]]) -> np.ndarray:

@@ -20,13 +20,14 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from data_builders.bad_input import BadInputReport
+from ltsh_jax.data.bad_input import BadInputReport
 from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
     LtshMixedConfig,
     mixed_example,
     read_photo,
     training_images,
 )
+from data_builders.mpii_multiperson import mpii_multiperson_dataset_builder as mpii
 from ltsh_jax.data import sources
 from ltsh_jax.skeleton import CMU_MPI, from_mpii16
 from ltsh_jax.synth import mixed, stylize
@@ -68,7 +69,7 @@ def rows(manual_dir: pathlib.Path, renders: int, max_images: int, seed: int, peo
     tiles = []
     try:
         for image in images:
-            photo = read_photo(folders["images_dir"] / image.name)
+            photo = read_photo(mpii.image_path(folders["images_dir"], image))
             real_kp = np.stack([p.keypoints for p in image.people])
             real = segment(image.name, photo.shape[:2], real_kp, np.array([p.scale for p in image.people]))
             for render in range(renders):

@@ -64,7 +64,7 @@ def training_images(manual_dir: pathlib.Path, config: LtshMixedConfig, report) -
     images_dir = manual_dir / mpii.IMAGES_DIR if (manual_dir / mpii.IMAGES_DIR).is_dir() else manual_dir
     masks_dir = manual_dir / mpii.MASKS_DIR if (manual_dir / mpii.MASKS_DIR).is_dir() else None
     _, images = mpii._load_annotations(manual_dir, report)
-    images = [im for im in images if mpii._check_image(im, images_dir, masks_dir, report)]
+    images = mpii.usable_images(images, images_dir, masks_dir, report)
     groups = [im.group_id for im in images if im.group_id is not None]
     chosen, _ = annotations.draw_validation_groups(groups, config.num_validation_groups, config.split_seed)
     train = [im for im in images if im.group_id not in set(chosen)]
@@ -110,7 +110,7 @@ def mixed_example(mixer, image: ImageAnnotation, photo: np.ndarray, folders: dic
     labels, num_real = result.labels, len(people)
     num_synthetic = labels.keypoints.shape[0]
     instance = np.where(result.frame.instance > 0, result.frame.instance + num_real, 0)
-    mask = mpii._mask_path(folders["masks_dir"], image.name)
+    mask = mpii._mask_path(folders["masks_dir"], image)
     key = f"{image.name}/{render}"
     example = make_example(
         image=encode_png(result.frame.color),
@@ -159,7 +159,7 @@ class Builder(MultiPersonBuilder):
         mixer = make_mixer(self.builder_config)
         try:
             for image in images:
-                photo = read_photo(folders["images_dir"] / image.name)
+                photo = read_photo(mpii.image_path(folders["images_dir"], image))
                 for render in range(self.builder_config.num_renders):
                     key, example, result = mixed_example(mixer, image, photo, folders, self.builder_config.seed, render)
                     for name in ("attempts", "rejected_overlap", "rejected_view", "dropped"):

@@ -112,7 +112,7 @@ class Builder(MultiPersonBuilder):
         mixer = make_mixer(config)
         try:
             for image in images:
-                photo = read_photo(folders["images_dir"] / image.name)
+                photo = read_photo(mpii.image_path(folders["images_dir"], image))
                 real_kp = np.stack([p.keypoints for p in image.people])
                 if config.masks_dir is None:
                     real = segment(image.name, photo.shape[:2], real_kp, np.array([p.scale for p in image.people]))

@@ -8,14 +8,12 @@ data_builders.features, NaN head boxes where the source has none.
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 
 import numpy as np
-from PIL import Image, ImageFile
 
 from ltsh_jax.data.mpii_folder import MATLAB_OFFSET
 from ltsh_jax.data.schema import NOT_LABELLED
-from ltsh_jax.skeleton import MPII16_NAMES, NUM_MPII16
+from ltsh_jax.skeleton import NUM_MPII16
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -38,7 +36,7 @@ class ImageAnnotation:
     index: int
     people: list[Person]
     where: str  # the source record naming the image in messages
-    height: int = 0  # set by check_image
+    height: int = 0  # set by usable_images
     width: int = 0
 
     @property
@@ -54,40 +52,6 @@ def keypoints_from_source(joints: np.ndarray, visibility: np.ndarray) -> np.ndar
     out[labelled, :2] = joints[labelled] - MATLAB_OFFSET
     out[:, 2] = visibility
     return out
-
-
-def person_problem(person: Person, width: int, height: int) -> tuple[str, str] | None:
-    """(kind, message) when the person cannot be written: no labelled joint, or a joint outside the image.
-
-    A joint is inside when it lies on the image's pixels: -0.5 <= x <= width - 0.5, same for y.
-    """
-    labelled = person.keypoints[:, 2] != NOT_LABELLED
-    if not labelled.any():
-        return "no_visible_joint", f"{person.where}: the person has no labelled (visible) joint"
-    x, y = person.keypoints[:, 0], person.keypoints[:, 1]
-    outside = labelled & ((x < -0.5) | (x > width - 0.5) | (y < -0.5) | (y > height - 0.5))
-    if outside.any():
-        j = int(np.flatnonzero(outside)[0])
-        return "joint_outside_image", (
-            f"{person.where}: joint {j} ({MPII16_NAMES[j]}) at 1-based ({x[j] + 1:g}, {y[j] + 1:g}) lies outside "
-            f"the {width}x{height} image"
-        )
-    return None
-
-
-def read_image_size(path: pathlib.Path) -> tuple[int, int]:
-    """(width, height) after decoding the whole file; OSError/ValueError if it is truncated or corrupt."""
-    saved = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must fail, whatever a caller set
-    try:
-        with Image.open(path) as image:
-            size = image.size
-            if image.format == "JPEG":
-                image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))  # decodes every byte, 8x faster
-            image.load()
-        return size
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def head_box_from_joints(keypoints: np.ndarray) -> np.ndarray:

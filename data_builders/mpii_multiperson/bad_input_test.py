@@ -6,7 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_builders.bad_input import BadInputError
+from ltsh_jax.data.bad_input import BadInputError
 
 # the first record of image 000000002.jpg: "train.json record 2" (image 1 has records 0 and 1), annolist(2) in the .mat
 WHERE = {"json": "train.json record {record}", "mat": "mpii_human_pose_v1_u12_1.mat annolist({image}).annorect(1)"}

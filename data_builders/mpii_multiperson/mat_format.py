@@ -21,13 +21,13 @@ import pathlib
 import numpy as np
 import scipy.io
 
-from data_builders.bad_input import BadInputReport
 from data_builders.mpii_multiperson.annotations import (
     MATLAB_OFFSET,
     ImageAnnotation,
     Person,
     keypoints_from_source,
 )
+from ltsh_jax.data.bad_input import BadInputReport
 from ltsh_jax.data.schema import OCCLUDED, VISIBLE
 from ltsh_jax.skeleton import NUM_MPII16
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.io
 
-from data_builders.bad_input import BadInputReport
 from data_builders.mpii_multiperson import mat_format
 from data_builders.mpii_multiperson.dummy_data.make_dummy_data import _structs
+from ltsh_jax.data.bad_input import BadInputReport
 
 RECT = ("x1", "y1", "x2", "y2", "annopoints", "objpos", "scale")
 

@@ -15,12 +15,14 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_builders.bad_input import BadInputReport
 from data_builders.base import MultiPersonBuilder
 from data_builders.features import encode_mask, make_example, multiperson_features
 from data_builders.mpii_multiperson import annotations, json_format, mat_format
 from data_builders.mpii_multiperson.annotations import ImageAnnotation
-from ltsh_jax.data.schema import NO_GROUP
+from ltsh_jax.data import validation
+from ltsh_jax.data.bad_input import BadInputReport
+from ltsh_jax.data.schema import NO_GROUP, NOT_LABELLED
+from ltsh_jax.data.user_paths import UnsafePathError, confined_path
 
 IMAGES_DIR = "images"
 MASKS_DIR = "unannotated_masks"
@@ -74,7 +76,7 @@ class Builder(MultiPersonBuilder):
         images_dir = manual_dir / IMAGES_DIR if (manual_dir / IMAGES_DIR).is_dir() else manual_dir
         masks_dir = manual_dir / MASKS_DIR if (manual_dir / MASKS_DIR).is_dir() else None
         source, images = _load_annotations(manual_dir, self.report)
-        images = [im for im in images if _check_image(im, images_dir, masks_dir, self.report)]
+        images = usable_images(images, images_dir, masks_dir, self.report)
         if not images:
             raise ValueError(f"{manual_dir}: no image left to write\n{self.report.summary()}")
         groups = [im.group_id for im in images if im.group_id is not None]
@@ -119,10 +121,17 @@ def _load_annotations(manual_dir: pathlib.Path, report: BadInputReport) -> tuple
     return ", ".join(path.name for path, _ in files), json_format.load_json(files, report)
 
 
-def _mask_path(masks_dir: pathlib.Path | None, name: str) -> pathlib.Path | None:
+def image_path(images_dir: pathlib.Path, image: ImageAnnotation) -> pathlib.Path:
+    """The image's file, confined to images_dir (UnsafePathError naming the annotation record otherwise)."""
+    return confined_path(images_dir, image.name, image.where)
+
+
+def _mask_path(masks_dir: pathlib.Path | None, image: ImageAnnotation) -> pathlib.Path | None:
+    """The image's unannotated-people mask, None when there is none; confined to masks_dir."""
     if masks_dir is None:
         return None
-    path = masks_dir / pathlib.PurePosixPath(name).with_suffix(".png")
+    name = pathlib.PurePosixPath(image.name.replace("\\", "/")).with_suffix(".png").as_posix()
+    path = confined_path(masks_dir, name, f"{image.where} (its mask in {MASKS_DIR}/)")
     return path if path.is_file() else None
 
 
@@ -138,40 +147,48 @@ def _read_mask(path: pathlib.Path, width: int, height: int) -> bytes:
     return encode_mask(mask)
 
 
-def _check_image(
-    image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None, report: BadInputReport
-) -> bool:
-    """True when the image and its people can be written; otherwise reports why (naming file and record)."""
-    path = images_dir / image.name
-    where = image.where
-    if not path.is_file():
-        report.problem("missing_image", f"{where}: image file {path} does not exist")
-        return False
-    try:
-        image.width, image.height = annotations.read_image_size(path)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        report.problem("unreadable_image", f"{where}: image file {path} does not decode ({e}); truncated or corrupt?")
-        return False
-    for person in image.people:
-        found = annotations.person_problem(person, image.width, image.height)
-        if found:
-            report.problem(found[0], f"{found[1]}; skipping image {image.name}")
-            return False
-    mask = _mask_path(masks_dir, image.name)
-    if mask is not None:
+def usable_images(
+    images: list[ImageAnnotation], images_dir: pathlib.Path, masks_dir: pathlib.Path | None, report: BadInputReport
+) -> list[ImageAnnotation]:
+    """The images that can be written, their sizes set; the others reported (ltsh_jax.data.validation's rules,
+    plus the mask: inside masks_dir, decodable, of the image's size)."""
+
+    def mask_problem(i: int, width: int, height: int) -> tuple[str, str] | None:
         try:
-            _read_mask(mask, image.width, image.height)
-        except ValueError as e:
-            report.problem("bad_mask", f"{e}; skipping image {image.name}")
-            return False
-    return True
+            mask = _mask_path(masks_dir, images[i])
+        except UnsafePathError as e:
+            return "unsafe_path", f"{e}; skipping the image"
+        if mask is not None:
+            try:
+                _read_mask(mask, width, height)
+            except ValueError as e:
+                return "bad_mask", f"{e}; skipping image {images[i].name}"
+        return None
+
+    items = [
+        validation.ImageToCheck(
+            images_dir,
+            image.name,
+            image.where,
+            np.stack([p.keypoints[:, :2] for p in image.people]),
+            np.stack([p.keypoints[:, 2] != NOT_LABELLED for p in image.people]),
+            [p.where for p in image.people],
+        )
+        for image in images
+    ]
+    usable = []
+    for image, size in zip(images, validation.check_images(items, report, mask_problem), strict=True):
+        if size is not None:
+            image.width, image.height = size
+            usable.append(image)
+    return usable
 
 
 def _example(image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None) -> dict:
     people = image.people
-    mask = _mask_path(masks_dir, image.name)
+    mask = _mask_path(masks_dir, image)
     return make_example(
-        image=(images_dir / image.name).read_bytes(),
+        image=image_path(images_dir, image).read_bytes(),
         filename=image.name,
         height=image.height,
         width=image.width,

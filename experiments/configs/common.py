@@ -11,6 +11,7 @@ def _source_fields(section: ml_collections.ConfigDict, source: str) -> None:
     section.source = source
     section.dir = ""  # mpii_json: folder of images + one MPII JSON file
     section.annotation_file = ""
+    section.on_bad_input = "raise"  # mpii_json: stop at a bad record or image, or "skip" (and count) them
     section.name = ""  # tfds: dataset name, e.g. mpii_multiperson
     section.split = "train"
     section.data_dir = ""  # tfds: where it was built (python -m data_builders.build NAME --data_dir=...)

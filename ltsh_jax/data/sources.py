@@ -19,6 +19,7 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from ltsh_jax.data import decoding, splits
 from ltsh_jax.data.annotation_index import AnnotationIndex
+from ltsh_jax.data.bad_input import BadInputReport
 from ltsh_jax.data.mpii_folder import ImageRecord, load_mpii_json
 from ltsh_jax.data.schema import NOT_LABELLED, OCCLUDED, VISIBLE, min_distances
 
@@ -72,15 +73,29 @@ class PeopleSource(Protocol):
 
 
 class MpiiJsonSource:
-    """Records of an MPII JSON folder (ltsh_jax.data.mpii_folder): all real, no masks, images read from files."""
+    """Records of an MPII JSON folder (ltsh_jax.data.mpii_folder): all real, no masks, images read from files.
 
-    def __init__(self, records: Sequence[ImageRecord]):
+    `report`: what from_folder skipped (or an empty report), by kind."""
+
+    def __init__(self, records: Sequence[ImageRecord], report: BadInputReport | None = None):
         self.records = list(records)
+        self.report = report or BadInputReport()
         self._distances = [min_distances(r.keypoints, r.labelled) for r in self.records]
 
     @classmethod
-    def from_folder(cls, directory: str | pathlib.Path, annotation_file: str | None = None) -> MpiiJsonSource:
-        return cls(load_mpii_json(directory, annotation_file or None))
+    def from_folder(
+        cls,
+        directory: str | pathlib.Path,
+        annotation_file: str | None = None,
+        on_bad_input: str = "raise",
+        what: str = "config.data",
+    ) -> MpiiJsonSource:
+        """The folder's usable images, every one checked now (ltsh_jax.data.validation, the builders' rules):
+        on_bad_input "raise" stops at the first bad record, "skip" skips and counts; ValueError when none is
+        left. `what` names the config section in the hint of a "raise" error."""
+        hint = f"pass --{what}.on_bad_input=skip to skip and count such input"
+        report = BadInputReport(on_bad_input, hint=hint)
+        return cls(load_mpii_json(directory, annotation_file or None, report), report)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -207,13 +222,15 @@ def all_annotations(source: PeopleSource, num_threads: int = 8) -> list[PeopleRe
 
 
 def open_source(cfg: Any, what: str = "config.data") -> PeopleSource:
-    """The source a config section describes (fields source, dir, annotation_file, name, split, data_dir,
-    builder_config); `what` names the section in errors. A TFDS dataset that is not built is a
+    """The source a config section describes (fields source, dir, annotation_file, on_bad_input, name, split,
+    data_dir, builder_config); `what` names the section in errors. A TFDS dataset that is not built is a
     FileNotFoundError that says how to build it."""
     if cfg.source == "mpii_json":
         if not cfg.dir:
             raise ValueError(f"{what}.dir is empty: pass --{what}.dir=FOLDER (images + MPII JSON annotations)")
-        return MpiiJsonSource.from_folder(cfg.dir, cfg.annotation_file or None)
+        return MpiiJsonSource.from_folder(
+            cfg.dir, cfg.annotation_file or None, getattr(cfg, "on_bad_input", "raise"), what
+        )
     if cfg.source == "tfds":
         if not cfg.name or not cfg.data_dir:
             raise ValueError(f"{what}.name and {what}.data_dir must be set for source 'tfds'")

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ltsh_jax.data.user_paths import confined_path
 from ltsh_jax.skeleton import NUM_MPII16
 
 # MPII-16 ids (ltsh_jax.skeleton.MPII16_NAMES).
@@ -113,8 +114,9 @@ class FolderSegmenter:
     folder: pathlib.Path
 
     def path(self, image_name: str) -> pathlib.Path:
-        """The mask file of an image (by the image file's stem)."""
-        return pathlib.Path(self.folder) / (pathlib.PurePath(image_name).stem + ".png")
+        """The mask file of an image (by the image file's stem), confined to the folder (UnsafePathError)."""
+        stem = pathlib.PurePosixPath(image_name.replace("\\", "/")).stem
+        return confined_path(self.folder, stem + ".png", f"the mask of image {image_name}")
 
     def __call__(self, image_name: str, shape: tuple[int, int], keypoints: np.ndarray | None = None) -> np.ndarray:
         """The mask of `image_name` as bool [H, W]; FileNotFoundError if absent, ValueError if of another size."""

@@ -15,7 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_builders.bad_input import BadInputError
+from ltsh_jax.data.bad_input import BadInputError
 from data_builders.build import build
 from data_builders.ltsh_mixed import LtshMixedConfig
 from data_builders.ltsh_stylized import LtshStylizedConfig
@@ -134,6 +134,18 @@ def test_annotation_outside_the_image_is_bad_input(tmp_path):
     (tmp_path / "train.json").write_text(json.dumps([record]))
     with pytest.raises(BadInputError, match="004645041"):
         build("ltsh_mixed", data_dir=tmp_path / "data", manual_dir=tmp_path, config=LtshMixedConfig(name="bad"))
+
+
+@pytest.mark.parametrize("name,config_cls", [("ltsh_mixed", LtshMixedConfig), ("ltsh_stylized", LtshStylizedConfig)])
+def test_image_symlinked_outside_the_folder_is_bad_input(tmp_path, name, config_cls):
+    """D_M and D_Style read the MPII folder through the same confinement as D_R: a symlink leading out is refused."""
+    manual = tmp_path / "mpii"
+    manual.mkdir()
+    (tmp_path / "secret.jpg").write_bytes((REAL / "004645041.jpg").read_bytes())
+    (manual / "004645041.jpg").symlink_to(tmp_path / "secret.jpg")
+    (manual / "train.json").write_text(json.dumps([RECORDS["004645041.jpg"]]))
+    with pytest.raises(BadInputError, match=r"train\.json record 0: .*secret\.jpg, outside the folder .*unsafe_path"):
+        build(name, data_dir=tmp_path / "data", manual_dir=manual, config=config_cls(name="bad"))
 
 
 def test_mix_bad_input():

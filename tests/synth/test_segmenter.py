@@ -66,6 +66,13 @@ def test_folder_segmenter(tmp_path):
         folder("004645041.jpg", (31, 40))
     with pytest.raises(FileNotFoundError, match="missing.png"):
         folder("missing.jpg", (30, 40))
+    outside = tmp_path.parent / f"{tmp_path.name}_outside.png"
+    Image.fromarray(mask).save(outside)
+    (tmp_path / "linked.png").symlink_to(outside)
+    with pytest.raises(
+        ValueError, match=r"the mask of image images/linked\.jpg: file name 'linked\.png' leads to .*outside"
+    ):
+        folder("images/linked.jpg", (30, 40))
 
 
 def test_bad_keypoints():

@@ -1,8 +1,9 @@
-"""Bad input during a build: stop with an error naming the file and record, or skip it, count it, report it.
+"""Bad input: stop with an error naming the file and record, or skip it, count it, report it.
 
-Every builder routes each problem through one BadInputReport, so that nothing is dropped silently:
-with on_bad_input="raise" the first problem stops the build; with "skip" each is logged as a warning
-when found, counted by kind, summarised at the end and stored in the dataset's metadata.json.
+Every builder and the mpii_json training source route each problem through one BadInputReport, so that
+nothing is dropped silently: with on_bad_input="raise" the first problem stops the build (or the run, before
+its first step); with "skip" each is logged as a warning when found, counted by kind, summarised at the end
+(and, for a build, stored in the dataset's metadata.json). The checks themselves: ltsh_jax.data.validation.
 Notes are things the source itself marks (e.g. MPII rectangles without keypoints): counted, never fatal.
 """
 
@@ -10,21 +11,29 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 
-from absl import logging
+_LOG = logging.getLogger(__name__)
 
 ON_BAD_INPUT = ("raise", "skip")
 
 
 class BadInputError(ValueError):
-    """A build stopped at bad input; the message names the file and the record."""
+    """A build or a training source stopped at bad input; the message names the file and the record."""
+
+
+BUILD_HINT = "build with on_bad_input='skip' to skip and report such input"
 
 
 @dataclasses.dataclass
 class BadInputReport:
-    """Problems (skipped records) and notes of one build, by kind, in the order found."""
+    """Problems (skipped records) and notes of one build or source, by kind, in the order found.
+
+    `hint` ends the error of mode "raise": how to skip instead (a build flag, a config field).
+    """
 
     on_bad_input: str = "raise"
+    hint: str = BUILD_HINT
     problems: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     notes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
@@ -35,13 +44,13 @@ class BadInputReport:
     def problem(self, kind: str, message: str) -> None:
         """Raises BadInputError (mode "raise") or logs and counts the skipped record (mode "skip")."""
         if self.on_bad_input == "raise":
-            raise BadInputError(f"{message} [{kind}; build with on_bad_input='skip' to skip and report such input]")
-        logging.warning("bad input, skipped [%s]: %s", kind, message)
+            raise BadInputError(f"{message} [{kind}; {self.hint}]")
+        _LOG.warning("bad input, skipped [%s]: %s", kind, message)
         self.problems.append((kind, message))
 
     def note(self, kind: str, message: str) -> None:
         """Counts something the source marks itself (not an error), logged at info level."""
-        logging.info("note [%s]: %s", kind, message)
+        _LOG.info("note [%s]: %s", kind, message)
         self.notes.append((kind, message))
 
     @property
@@ -63,8 +72,8 @@ class BadInputReport:
             lines += [f"  {kind}: {m}" for m in examples]
         return "\n".join(lines)
 
-    def log_summary(self) -> None:
-        (logging.warning if self.problems else logging.info)("build report:\n%s", self.summary())
+    def log_summary(self, what: str = "build") -> None:
+        (_LOG.warning if self.problems else _LOG.info)("%s report:\n%s", what, self.summary())
 
     def as_metadata(self) -> dict:
         """JSON-ready record of the report, stored under the dataset's metadata "build_report"."""

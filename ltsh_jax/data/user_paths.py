@@ -1,0 +1,38 @@
+"""Paths named by a user's annotation file, confined to the folder the user gave.
+
+An annotation file is data, not a list of files to read: a name such as `../../etc/passwd`, `/home/x/key`,
+`C:\\x` or a symlink inside the folder that leads out of it must never make a reader open (or a builder
+copy into a dataset) a file outside that folder. Every reader joins such names through confined_path.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+
+class UnsafePathError(ValueError):
+    """A name from an annotation file points outside its folder; the message names the file and the name."""
+
+
+def confined_path(root: str | pathlib.Path, name: str, where: str = "") -> pathlib.Path:
+    """`root / name`, or UnsafePathError when `name` could leave `root`.
+
+    Refused: a name that is empty or not a string, absolute (POSIX or with a Windows drive), with a `..`
+    component (backslashes count as separators), or whose resolved path (symlinks followed) is not inside the
+    resolved `root`. `where` (the annotation file and record) starts the message. The path returned is the
+    unresolved join (so file names in messages and datasets stay as the user wrote them).
+    """
+    prefix = f"{where}: " if where else ""
+    if not isinstance(name, str) or not name.strip():
+        raise UnsafePathError(f"{prefix}file name {name!r} must be a non-empty relative path")
+    posix = pathlib.PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or pathlib.PureWindowsPath(name).drive:
+        raise UnsafePathError(f"{prefix}file name {name!r} is absolute; it must be relative to the folder {root}")
+    if ".." in posix.parts:
+        raise UnsafePathError(f"{prefix}file name {name!r} contains '..'; it must stay inside the folder {root}")
+    root = pathlib.Path(root)
+    path = root / posix
+    resolved, inside = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(inside):
+        raise UnsafePathError(f"{prefix}file name {name!r} leads to {resolved}, outside the folder {root} (symlink)")
+    return path
