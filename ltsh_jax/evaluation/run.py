@@ -207,6 +207,8 @@ def load_student(config: ml_collections.ConfigDict, workdir: str | pathlib.Path)
     """The student of the latest checkpoint of `workdir` (built from `config`); FileNotFoundError when the run has
     no checkpoint yet."""
     workdir = pathlib.Path(workdir)
+    if not (workdir / "checkpoints").is_dir():  # checked first: the Checkpointer would create the folder
+        raise FileNotFoundError(f"{workdir} has no checkpoints/: is it a training run (experiments.train's --workdir)?")
     checkpointer = Checkpointer(workdir / "checkpoints")
     step = checkpointer.latest_step()
     if step is None:
@@ -214,7 +216,9 @@ def load_student(config: ml_collections.ConfigDict, workdir: str | pathlib.Path)
         raise FileNotFoundError(f"{workdir} has no checkpoint yet: train it first (experiments.train)")
     skeleton = get_skeleton(config)
     model = build_model(config, skeleton)
-    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)))
+    # only the shapes: running init eagerly takes over a minute on a busy 2-core CPU, even for the tiny student
+    shapes = jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
+    params = checkpointer.restore_params(shapes)
     checkpointer.close()
     apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
     return Student(int(step), apply_fn, params, skeleton)
