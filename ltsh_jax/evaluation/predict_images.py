@@ -2,9 +2,9 @@
 
 Photos come without annotations, so nobody knows how tall their people are. The default is the scale search of
 CMU's OpenPose test code (ZheC/Realtime_Multi-Person_Pose_Estimation `testing/python/config` and
-`testing/config.m`: `scale_search = 0.5, 1, 1.5, 2`, `boxsize = 368`; its demo shows the image at height
-scale_search x boxsize, i.e. `multiplier = scale_search * boxsize / image height`, and averages the maps over
-the scales). Our box is the run's training crop, `config.data.input_size` (368 in the paper's configs): scale s
+`testing/config.m`: `scale_search = 0.5, 1, 1.5, 2`, `boxsize = 368`; its Python demo, as the many forks that
+copy it show, resizes by `multiplier = scale_search * boxsize / image height` and averages the maps over the
+scales). Our box is the run's training crop, `config.data.input_size` (368 in the paper's configs): scale s
 shows the photo at height s x input_size, where a person of the training size (target_scale x 200 px) fills
 target_scale x 200 / (s x input_size) of the photo's height; for the paper's configs (1.25 x 200 px people in
 368 px crops) the four scales look for people of about 1.36, 0.68, 0.45 and 0.34 of the photo's height,
