@@ -24,7 +24,15 @@ import pytest
 from PIL import Image
 
 from ltsh_jax.evaluation import mpii_json_io, run
-from ltsh_jax.evaluation.predict_images import PhotoSettings, TrainingSize, predict_photo
+from ltsh_jax.evaluation.predict_images import (
+    PhotoSettings,
+    TrainingSize,
+    coco_image_ids,
+    list_images,
+    overlay_names,
+    predict_photo,
+    read_photo,
+)
 from ltsh_jax.models.openpose import StageOutput
 from ltsh_jax.people import People
 from ltsh_jax.skeleton import COCO17
@@ -119,6 +127,23 @@ def test_without_the_search_the_small_photo_shows_no_one_and_people_height_finds
     base = image.shape[0] * 250.0 / float(hts.mean())
     people = predict_photo(student_at([round(s * base) for s in (0.7, 1.0, 1.3)]), image, PAPER, told)
     assert len(people) == 5 and min(_matches(people, kp, labelled, 1.5)) >= 0.9
+
+
+def test_photos_are_read_upright_and_named_without_collisions(tmp_path):
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = 255  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was turned; a viewer rotates the stored pixels 90 degrees clockwise
+    Image.fromarray(pixels).save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    upright = read_photo(tmp_path / "turned.jpg")
+    assert upright.shape == (40, 20, 3) and upright[:20].mean() > 200 and upright[20:].mean() < 50  # white on top
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        list_images(tmp_path / "missing")
+    names = overlay_names(["a.jpg", "a.png", "b.JPEG"])
+    assert names == {"a.jpg": "a.jpg.jpg", "a.png": "a.png.jpg", "b.JPEG": "b.jpg"}
+    assert coco_image_ids(["000000785.jpg", "12.png"]) == {"000000785.jpg": 785, "12.png": 12}
+    assert coco_image_ids(["7.jpg", "b.jpg", "a.png"]) == {"7.jpg": 1, "a.png": 2, "b.jpg": 3}
+    assert coco_image_ids(["7.jpg", "007.png"]) == {"007.png": 1, "7.jpg": 2}  # the same number twice
 
 
 # ---------------------------------------------------------------------------------------------- the binary
