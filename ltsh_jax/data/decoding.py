@@ -14,29 +14,33 @@ import io
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 _REDUCED = {1: cv2.IMREAD_COLOR_RGB, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}  # fmt: skip
 _PIL_ERRORS = (OSError, Image.DecompressionBombError, SyntaxError, ValueError)
 
 
-def _pil_decode(data: bytes, factor: int, what: str) -> tuple[np.ndarray, int]:
-    """(uint8 RGB, the reduction PIL applied): a JPEG drafted at about 1/factor, anything else in full."""
+def _pil_decode(data: bytes, factor: int, what: str, upright: bool = False) -> tuple[np.ndarray, int]:
+    """(uint8 RGB, the reduction PIL applied): a JPEG drafted at about 1/factor, anything else in full; `upright`
+    turns the pixels as the EXIF orientation tag says (as a photo viewer shows them)."""
     try:
         with Image.open(io.BytesIO(data)) as pil:
             width, height = pil.size
             if pil.format == "JPEG" and factor > 1:
                 pil.draft("RGB", (max(1, width // factor), max(1, height // factor)))  # largest k, size // k >= asked
-            out = np.asarray(pil.convert("RGB"), np.uint8)
+            out = np.asarray((ImageOps.exif_transpose(pil) if upright else pil).convert("RGB"), np.uint8)
     except _PIL_ERRORS as e:
         raise ValueError(f"{what}: cannot decode image ({e})") from None
     return out, round(width / out.shape[1])
 
 
-def decode_image(data: bytes, what: str = "image") -> np.ndarray:
-    """Encoded bytes -> uint8 RGB [H, W, 3] in full; ValueError naming `what` when they do not decode."""
-    return _pil_decode(data, 1, what)[0]
+def decode_image(data: bytes, what: str = "image", *, upright: bool = False) -> np.ndarray:
+    """Encoded bytes -> uint8 RGB [H, W, 3] in full; ValueError naming `what` when they do not decode.
+
+    upright=True applies the EXIF orientation (users' camera photos); datasets keep the stored pixels, which
+    their annotations refer to."""
+    return _pil_decode(data, 1, what, upright)[0]
 
 
 def reduced_matrix(matrix: np.ndarray, factor: int) -> np.ndarray:

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -68,6 +69,12 @@ def to_prediction(name: str, people: assemble.DecodedPeople) -> PredictionImage:
     )
 
 
+def training_size_height(image_height: int, person_scale: float, target_scale: float) -> int:
+    """The height at which an image whose people are `person_scale` tall (MPII scale: height / 200 px) shows
+    them at the training crops' size: image_height * target_scale / person_scale (data.augment), at least 1."""
+    return max(1, round(image_height * target_scale / person_scale))
+
+
 def people_size_height(example: PeopleRecord, target_scale: float) -> int | None:
     """The image height at which the example's annotated people come out at the training size, or None.
 
@@ -80,7 +87,7 @@ def people_size_height(example: PeopleRecord, target_scale: float) -> int | None
     known = np.isfinite(scales) & (scales > 0) & np.asarray(example.labelled).any(axis=1)
     if not known.any():
         return None
-    return max(1, round(example.image.shape[0] * target_scale / float(scales[known].mean())))
+    return training_size_height(example.image.shape[0], float(scales[known].mean()), target_scale)
 
 
 def nearest_joint_errors(results: Sequence[ImageResult]) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +103,29 @@ def nearest_joint_errors(results: Sequence[ImageResult]) -> tuple[np.ndarray, np
                 errors.append(np.hypot(*(people.keypoints[found, joint] - truth.keypoints[g, joint]).T).min())
                 thresholds.append(half_heads[g])
     return np.asarray(errors, np.float64), np.asarray(thresholds, np.float64)
+
+
+def predict_people(
+    apply_fn: Callable,
+    params,
+    image: np.ndarray,
+    *,
+    skeleton: Skeleton,
+    scales: Sequence[float],
+    flip: bool,
+    stride: int,
+    base_size: int,
+    decode_params: assemble.DecodeParams | None = None,
+) -> assemble.DecodedPeople:
+    """The people the student finds in one image uint8 [H, W, 3]: maps averaged over scales (scale s shows the
+    image at height s * base_size) and flip (`maps.predict_maps`), decoded in the image's pixels."""
+    image_maps = maps.predict_maps(
+        apply_fn, params, image, skeleton=skeleton, scales=scales, flip=flip, stride=stride, base_size=base_size
+    )
+    return assemble.decode(
+        image_maps.heatmaps, image_maps.pafs, skeleton=skeleton, input_size=image.shape[:2],
+        stride=image_maps.stride, params=decode_params or assemble.DecodeParams(),
+    )  # fmt: skip
 
 
 def predict_examples(
@@ -120,13 +150,9 @@ def predict_examples(
     out = []
     for example in tqdm.tqdm(examples, total=total, desc="predict", unit="image", mininterval=2):
         height = people_size_height(example, target_scale) if target_scale else None
-        image_maps = maps.predict_maps(
+        people = predict_people(
             apply_fn, params, example.image, skeleton=skeleton, scales=scales, flip=flip, stride=stride,
-            base_size=height or base_size,
-        )  # fmt: skip
-        people = assemble.decode(
-            image_maps.heatmaps, image_maps.pafs, skeleton=skeleton, input_size=example.image.shape[:2],
-            stride=image_maps.stride, params=decode_params or assemble.DecodeParams(),
+            base_size=height or base_size, decode_params=decode_params,
         )  # fmt: skip
         out.append(ImageResult(*ground_truth_of(example), people))
     return out
@@ -168,6 +194,36 @@ class EvalSettings:
     multi_person_groups: bool = True  # score only MPII multi-person groups (the official protocol)
 
 
+class Student(NamedTuple):
+    """A run's trained student: its checkpoint step, jitted apply_fn(params, images), parameters and skeleton."""
+
+    step: int
+    apply_fn: Callable
+    params: Any
+    skeleton: Skeleton
+
+
+def load_student(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, step: int | None = None) -> Student:
+    """The student of checkpoint `step` of `workdir` (default: the latest; built from `config`); FileNotFoundError
+    when the run has no checkpoint yet."""
+    workdir = pathlib.Path(workdir)
+    if not (workdir / "checkpoints").is_dir():  # checked first: the Checkpointer would create the folder
+        raise FileNotFoundError(f"{workdir} has no checkpoints/: is it a training run (experiments.train's --workdir)?")
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    step = checkpointer.latest_step() if step is None else step
+    if step is None:
+        checkpointer.close()
+        raise FileNotFoundError(f"{workdir} has no checkpoint yet: train it first (experiments.train)")
+    skeleton = get_skeleton(config)
+    model = build_model(config, skeleton)
+    # only the shapes: running init eagerly takes over a minute on a busy 2-core CPU, even for the tiny student
+    shapes = jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
+    params = checkpointer.restore_params(shapes, step)
+    checkpointer.close()
+    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
+    return Student(int(step), apply_fn, params, skeleton)
+
+
 def predict_checkpoint(
     config: ml_collections.ConfigDict,
     workdir: str | pathlib.Path,
@@ -178,26 +234,15 @@ def predict_checkpoint(
     """(step, results) of checkpoint `step` of `workdir` (default: the latest) on the first settings.max_images
     (0: all) examples of `source`, at settings' scales, flip and people size; FileNotFoundError when the run
     has no checkpoint yet."""
-    workdir = pathlib.Path(workdir)
-    checkpointer = Checkpointer(workdir / "checkpoints")
-    step = checkpointer.latest_step() if step is None else step
-    if step is None:
-        checkpointer.close()
-        raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate: train it first")
+    student = load_student(config, workdir, step)
     count = len(source) if not settings.max_images else min(settings.max_images, len(source))
     examples = (sources.decode_example(source[i]) for i in range(count))
-
-    skeleton = get_skeleton(config)
-    model = build_model(config, skeleton)
-    params = checkpointer.restore_params(init_params(model, config, jax.random.key(0)), step)
-    checkpointer.close()
-    apply_fn = jax.jit(lambda p, images: model.apply({"params": p}, images))
     results = predict_examples(
-        apply_fn, params, examples, skeleton=skeleton, scales=list(settings.scales), flip=settings.flip,
-        stride=config.data.stride, target_scale=config.data.augment.target_scale if settings.people_size else None,
-        total=count,
+        student.apply_fn, student.params, examples, skeleton=student.skeleton, scales=list(settings.scales),
+        flip=settings.flip, stride=config.data.stride,
+        target_scale=config.data.augment.target_scale if settings.people_size else None, total=count,
     )  # fmt: skip
-    return step, results
+    return student.step, results
 
 
 def truth_beside_prediction(image: np.ndarray, result: ImageResult, skeleton: Skeleton) -> np.ndarray:

@@ -8,25 +8,10 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from data_builders.build import build
-from experiments.configs import smoke
-from ltsh_jax.train import loop
 from tests.paths import REPO
 
-MPII_SAMPLES = REPO.parent / "shared" / "data" / "real_samples" / "mpii"
 DUMMY_JSON = REPO / "data_builders" / "mpii_multiperson" / "dummy_data" / "json"
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    config = smoke.get_config("test")
-    config.data.dir, config.data.annotation_file = str(MPII_SAMPLES), "test_mpii.json"
-    config.train.num_steps = 3
-    loop.train_and_evaluate(config, workdir)
-    return workdir
 
 
 def test_evaluate_writes_consistent_outputs(trained_run, tmp_path):
