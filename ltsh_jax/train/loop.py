@@ -53,6 +53,8 @@ def _pipeline_args(config: ml_collections.ConfigDict, skeleton: Skeleton) -> dic
         skeleton=skeleton,
         max_people=data.max_people,
         stride=data.stride,
+        sigma=config.targets.sigma,
+        paf_width=config.targets.paf_width,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         num_workers=data.num_workers,
