@@ -9,7 +9,9 @@ Then WORKDIR writes table{N}.md (ours and the paper's numbers on adjacent lines)
 (mAP by ratio of visible joints over the rows) and, for teacher rows, their group-probability plots.
 Resumable: rerun the same command after a kill; finished trainings and evaluations are reused, an
 interrupted training resumes from its latest checkpoint. Every dataset a row needs is checked before
-anything runs: a missing one stops the run with the command that builds it.
+anything runs: a missing one stops the run with the command that builds it. So are the ImageNet VGG-19
+weights the rows trained from scratch (D_R, D_S) start from in the paper's settings: --vgg_weights=PATH
+(ltsh_jax/models/vgg_weights.py lists the formats), or --vgg_weights=scratch for random initialisation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
 from ltsh_jax.evaluation import comparison
 from ltsh_jax.evaluation.run import EvalSettings, evaluation_of
+from ltsh_jax.models.vgg_weights import check_backbone_init
 from ltsh_jax.train import loop
 
 _TABLE = flags.DEFINE_integer("table", None, "Which table of the paper: 1, 2 or 3.")
@@ -38,17 +41,25 @@ _EVAL_SPLIT = flags.DEFINE_string("eval_split", "validation", "Split the rows ar
 _EVAL_MAX_IMAGES = flags.DEFINE_integer("eval_max_images", 0, "Score only the first N images (0: all).")
 _EVAL_SCALES = flags.DEFINE_list("eval_scales", ["0.7", "1.0", "1.3"], "Test scales.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Override every row's training steps (0: the config's).")
+_VGG_WEIGHTS = flags.DEFINE_string(
+    "vgg_weights", "", "ImageNet VGG-19 weights (.h5 / .npz) for the rows trained from scratch; 'scratch': none."
+)
 flags.mark_flags_as_required(["table", "workdir"])
 
 
-def row_config(row: tables.Row, variant: str, workdir: pathlib.Path, data_dir: str, num_steps: int = 0):
-    """The row's training config with data_dir set for every TFDS source and init_from pointing at its baseline."""
+def row_config(
+    row: tables.Row, variant: str, workdir: pathlib.Path, data_dir: str, num_steps: int = 0, vgg_weights: str = ""
+):
+    """The row's training config with data_dir set for every TFDS source, init_from pointing at its baseline
+    and, for rows trained from scratch, model.vgg_weights (when given)."""
     config: ml_collections.ConfigDict = importlib.import_module(f"experiments.configs.{row.config}").get_config(variant)
     for section in (config.data, config.data.synthetic):
         if section.source == "tfds":
             section.data_dir = data_dir
     if row.init_from:
         config.init_from = str(workdir / row.init_from)
+    elif vgg_weights:
+        config.model.vgg_weights = vgg_weights
     if num_steps:
         config.train.num_steps = num_steps
     return config
@@ -66,6 +77,27 @@ def check_datasets(config: ml_collections.ConfigDict, row: tables.Row) -> None:
                 raise FileNotFoundError(f"row {row.label} ({what}): {e}") from None
 
 
+def _has_checkpoint(run_dir: pathlib.Path) -> bool:
+    if not (run_dir / "checkpoints").is_dir():
+        return False
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    try:
+        return checkpointer.latest_step() is not None
+    finally:
+        checkpointer.close()
+
+
+def check_backbone(config: ml_collections.ConfigDict, row: tables.Row, run_dir: pathlib.Path) -> None:
+    """ValueError (naming the weight formats) when a row about to start from scratch lacks the VGG-19 weights
+    its config requires; rows fine-tuned from another and runs with a checkpoint to resume need none."""
+    if row.init_from or _has_checkpoint(run_dir):
+        return
+    try:
+        check_backbone_init(config.model.vgg_weights, required=config.model.vgg_required)
+    except (ValueError, FileNotFoundError) as e:
+        raise type(e)(f"row {row.label}: {e}") from None
+
+
 def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) -> bool:
     """Whether the run's latest checkpoint is its last step and its final metrics are written."""
     if not (run_dir / "final_metrics.json").exists():
@@ -77,12 +109,20 @@ def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) 
         checkpointer.close()
 
 
-def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant: str, num_steps: int = 0) -> str:
+def reproduce(
+    table: int,
+    workdir: pathlib.Path,
+    settings: EvalSettings,
+    variant: str,
+    num_steps: int = 0,
+    vgg_weights: str = "",
+) -> str:
     """Runs what is missing of `table` under workdir and writes its report; returns the Markdown table."""
     rows = tables.rows_to_run(table)
-    configs = {row.key: row_config(row, variant, workdir, settings.data_dir, num_steps) for row in rows}
-    for row in rows:  # every dataset first: fail before hours of training, not after
+    configs = {row.key: row_config(row, variant, workdir, settings.data_dir, num_steps, vgg_weights) for row in rows}
+    for row in rows:  # every dataset and weights file first: fail before hours of training, not after
         check_datasets(configs[row.key], row)
+        check_backbone(configs[row.key], row, workdir / row.key)
     splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
 
     results = {}
@@ -126,7 +166,7 @@ def main(argv):
     )  # fmt: skip
     workdir = pathlib.Path(_WORKDIR.value).expanduser()
     workdir.mkdir(parents=True, exist_ok=True)
-    print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value))
+    print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value, _VGG_WEIGHTS.value))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.num_stages = 6
     config.model.dtype = "float32"  # or "bfloat16" (compute only; parameters stay float32)
     config.model.conv_impl = "auto"  # "xla" (lax.conv), "gemm" (faster gradients on CPU), "auto": gemm on CPU
-    config.model.vgg_weights = ""  # optional ImageNet VGG-19: an .npz or the Keras notop .h5
+    config.model.vgg_weights = ""  # ImageNet VGG-19: an .npz or the Keras notop .h5; "scratch": random init
+    config.model.vgg_required = False  # True for rows trained from scratch (dr, ds): no weights file is an error
 
     config.data = ml_collections.ConfigDict()
     _source_fields(config.data, "mpii_json")  # the real source
