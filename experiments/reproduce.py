@@ -1,12 +1,15 @@
 """Reproduce one of the paper's tables: train the missing rows, evaluate them, write the table beside the paper's.
 
-    python -m experiments.reproduce --table=1 --workdir=/runs/table1 --data_dir=~/tensorflow_datasets
+    python -m experiments.reproduce --table=1 --workdir=/runs/table1 --data_dir=~/tensorflow_datasets \
+        --vgg_weights=/data/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
     python -m experiments.reproduce --table=3 --workdir=/tmp/t3 --variant=tiny --eval_max_images=20
 
 Every row trains under WORKDIR/ROW (rows fine-tuned from the D_R baseline start from WORKDIR/dr, trained
 first when missing) and is evaluated on mpii_multiperson's validation split into WORKDIR/ROW/eval_validation.
-Then WORKDIR writes table{N}.md (ours and the paper's numbers on adjacent lines), figure6_table{N}.png
-(mAP by ratio of visible joints over the rows) and, for teacher rows, their group-probability plots.
+Rows are scored as the paper did: the test scales at the people's size, no test-time flip (--flip adds
+it; the table's header says which). Then WORKDIR writes table{N}.md (ours and the paper's numbers on
+adjacent lines), figure6_table{N}.png (mAP by ratio of visible joints over the rows) and, for teacher
+rows, their group-probability plots.
 Resumable: rerun the same command after a kill; finished trainings and evaluations are reused, an
 interrupted training resumes from its latest checkpoint. Every dataset a row needs is checked before
 anything runs: a missing one stops the run with the command that builds it. So are the ImageNet VGG-19
@@ -40,6 +43,9 @@ _EVAL_DATASET = flags.DEFINE_string("eval_dataset", "mpii_multiperson", "Dataset
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "validation", "Split the rows are scored on.")
 _EVAL_MAX_IMAGES = flags.DEFINE_integer("eval_max_images", 0, "Score only the first N images (0: all).")
 _EVAL_SCALES = flags.DEFINE_list("eval_scales", ["0.7", "1.0", "1.3"], "Test scales.")
+_FLIP = flags.DEFINE_bool(
+    "flip", False, "Average the maps with the mirrored image's (the paper and CMU's evalMPII.m score without)."
+)
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Override every row's training steps (0: the config's).")
 _VGG_WEIGHTS = flags.DEFINE_string(
     "vgg_weights", "", "ImageNet VGG-19 weights (.h5 / .npz) for the rows trained from scratch; 'scratch': none."
@@ -109,6 +115,22 @@ def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) 
         checkpointer.close()
 
 
+def table_header(table: int, settings: EvalSettings, variant: str) -> str:
+    """The table's title and how it was scored, test-time flip included: the paper scored without it
+    (tf_pose/eval_MPI.py of the paper's code, ZheC testing/src/applyModel.m), so a flipped row is not comparable."""
+    flip = (
+        "with test-time flip (the paper scored without: not comparable)"
+        if settings.flip
+        else "no test-time flip (as the paper)"
+    )
+    return (
+        f"# Table {table}" + (" (tiny variant: not comparable to the paper's numbers)" if variant else "") + "\n\n"
+        f"Scored on {settings.dataset}/{settings.split}"
+        + (f" (first {settings.max_images} images)" if settings.max_images else "")
+        + f", scales {list(settings.scales)}, {flip}.\n\n"
+    )
+
+
 def reproduce(
     table: int,
     workdir: pathlib.Path,
@@ -138,12 +160,7 @@ def reproduce(
 
     shown = tables.TABLES[table]
     markdown = comparison.comparison_table([(row.label, results[row.key]["table"], row.paper_table()) for row in shown])
-    header = (
-        f"# Table {table}" + (" (tiny variant: not comparable to the paper's numbers)" if variant else "") + "\n\n"
-        f"Scored on {settings.dataset}/{settings.split}"
-        + (f" (first {settings.max_images} images)" if settings.max_images else "")
-        + f", scales {list(settings.scales)}{', flip' if settings.flip else ''}.\n\n"
-    )
+    header = table_header(table, settings, variant)
     (workdir / f"table{table}.md").write_text(header + markdown)
     comparison.plot_visibility_comparison(
         [(row.label, results[row.key]["visibility_bins"]) for row in shown],
@@ -162,7 +179,7 @@ def main(argv):
     apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), before the first computation
     settings = EvalSettings(
         dataset=_EVAL_DATASET.value, split=_EVAL_SPLIT.value, data_dir=_DATA_DIR.value,
-        scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value,
+        scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value, flip=_FLIP.value,
     )  # fmt: skip
     workdir = pathlib.Path(_WORKDIR.value).expanduser()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -112,3 +112,14 @@ def test_rows_from_scratch_refuse_to_start_without_vgg_weights(tmp_path):
     fine_tuned = reproduce.row_config(tables.D_R_S, "", tmp_path, "/data/tfds")
     assert fine_tuned.model.vgg_weights == "" and fine_tuned.init_from  # starts from the D_R run instead
     reproduce.check_backbone(fine_tuned, tables.D_R_S, tmp_path / "dr_ds")
+
+
+def test_tables_are_scored_without_test_time_flip_by_default_and_say_so():
+    """The paper (tf_pose/eval_MPI.py) and CMU's applyModel.m score without flipping; --flip is an option."""
+    assert reproduce._FLIP.default is False
+    assert not EvalSettings(flip=reproduce._FLIP.default).flip
+    plain = reproduce.table_header(1, EvalSettings(flip=False), "")
+    assert "no test-time flip (as the paper)" in plain and "scales [0.7, 1.0, 1.3]" in plain
+    assert "with test-time flip (the paper scored without: not comparable)" in reproduce.table_header(
+        1, EvalSettings(flip=True), ""
+    )
