@@ -82,6 +82,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.teacher.enabled = False
     config.teacher.grouping = "C"  # 'C' camera pitch, 'mD' minimal distance, 'C+mD' both (product of bins)
     config.teacher.num_groups = 10  # bins per characteristic (10 in the paper); joint: groups = bins ** 2
+    config.teacher.min_group_size = 0  # smaller groups are never drawn; 0: the synthetic slots of a batch
     config.teacher.every_n = 20  # student steps per teacher step (N)
     config.teacher.hardest_k = 1  # hardest real crops of the last N steps fed to the teacher (1 in the paper)
     config.teacher.eps = 0.1  # probability of a uniform draw instead of one from P~

@@ -12,8 +12,12 @@ the per-characteristic binnings, group = c * num_bins_mD + m for "C+mD" (row-maj
 the order given). A product keeps each cell's meaning readable ("steep camera AND crowded") and the
 teacher can still learn a marginal preference, at the cost of more (and some empty) groups.
 
-Empty groups are kept (group ids stay stable) and reported by `Grouping.mask`: the teacher masks
-their logits, never draws them and never penalises them.
+Empty groups, and groups smaller than `min_size` (config.teacher.min_group_size; by default the
+synthetic slots of one batch, so that a drawn group fills them without repeating a sample), are kept
+(group ids stay stable) and reported by `Grouping.mask`: the teacher masks their logits, never draws
+them and never penalises them. The paper's code treats a group with no more samples than a batch
+(32) as empty (DavHoffmann/LearningToTrainWithSyntheticHumans tf_pose/train_with_adversarial_teacher.py,
+`minimalNrOfSamples`, `check_if_empty`), and redraws after penalising the teacher for it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Grouping:
     name: str
     members: tuple[np.ndarray, ...]  # int64 index arrays, one per group (some may be empty)
     edges: dict[str, np.ndarray]  # key -> float64 [num_bins + 1] bin edges
+    min_size: int = 1  # groups with fewer samples are never drawn
 
     @property
     def num_groups(self) -> int:
@@ -48,8 +53,8 @@ class Grouping:
 
     @property
     def mask(self) -> np.ndarray:
-        """bool [G]: the group has samples (may be chosen)."""
-        return self.sizes > 0
+        """bool [G]: the group has at least min_size samples (and at least one): it may be chosen."""
+        return self.sizes >= max(self.min_size, 1)
 
 
 def linear_bins(values: np.ndarray, low: float, high: float, num_bins: int) -> np.ndarray:
@@ -101,10 +106,11 @@ def parse_grouping(name: str) -> tuple[str, ...]:
     return keys
 
 
-def make_grouping(index: PersonIndex, name: str, num_bins: int | Sequence[int]) -> Grouping:
-    """Groups of the samples of `index` by `name` ('C', 'mD', 'C+mD'), `num_bins` bins per key.
+def make_grouping(index: PersonIndex, name: str, num_bins: int | Sequence[int], min_size: int = 1) -> Grouping:
+    """Groups of the samples of `index` by `name` ('C', 'mD', 'C+mD'), `num_bins` bins per key; groups
+    with fewer than `min_size` samples are masked.
 
-    ValueError when a key's values are missing, or when fewer than two groups have samples.
+    ValueError when a key's values are missing, or when fewer than two groups have min_size samples.
     """
     keys = parse_grouping(name)
     bins = [int(num_bins)] * len(keys) if np.ndim(num_bins) == 0 else [int(b) for b in num_bins]
@@ -117,10 +123,11 @@ def make_grouping(index: PersonIndex, name: str, num_bins: int | Sequence[int]) 
     for key, b in zip(keys, bins, strict=True):
         cell = cell * b + linear_bins(_values(index, key), edges[key][0], edges[key][-1], b)
     members = tuple(np.flatnonzero(cell == g).astype(np.int64) for g in range(int(np.prod(bins))))
-    grouping = Grouping(name=name, members=members, edges=edges)
+    grouping = Grouping(name=name, members=members, edges=edges, min_size=int(min_size))
     if grouping.mask.sum() < 2:
-        raise ValueError(f"grouping {name!r} with {bins} bins leaves {int(grouping.mask.sum())} non-empty group(s) "
-                         f"over {len(index)} synthetic samples; the teacher needs at least two")  # fmt: skip
+        raise ValueError(f"grouping {name!r} with {bins} bins leaves {int(grouping.mask.sum())} group(s) of at least "
+                         f"{max(int(min_size), 1)} samples over {len(index)} synthetic samples; the teacher needs at "
+                         "least two (config.teacher.min_group_size, num_groups)")  # fmt: skip
     return grouping
 
 
@@ -128,11 +135,14 @@ def describe(grouping: Grouping) -> str:
     """One line per group: id, size and its bin ranges, for the log."""
     keys = parse_grouping(grouping.name)
     counts = [len(grouping.edges[k]) - 1 for k in keys]
-    lines = [f"teacher grouping {grouping.name!r}: {grouping.num_groups} groups, "
-             f"{int(grouping.mask.sum())} non-empty, {int(grouping.sizes.sum())} samples"]  # fmt: skip
+    masked = np.flatnonzero(~grouping.mask).tolist()
+    lines = [f"teacher grouping {grouping.name!r}: {grouping.num_groups} groups, {int(grouping.mask.sum())} drawable, "
+             f"{int(grouping.sizes.sum())} samples; groups under {max(grouping.min_size, 1)} samples are never drawn"
+             + (f": {masked}" if masked else "")]  # fmt: skip
     for g, size in enumerate(grouping.sizes):
         cells = np.unravel_index(g, counts)
         pairs = zip(keys, cells, strict=True)
         ranges = ", ".join(f"{k} [{grouping.edges[k][c]:.4g}, {grouping.edges[k][c + 1]:.4g})" for k, c in pairs)
-        lines.append(f"  group {g}: {int(size)} samples, {ranges}")
+        note = "" if grouping.mask[g] else (" (empty)" if size == 0 else " (too small: never drawn)")
+        lines.append(f"  group {g}: {int(size)} samples{note}, {ranges}")
     return "\n".join(lines)

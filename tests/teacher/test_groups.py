@@ -68,7 +68,7 @@ def test_missing_key_is_a_clear_error():
 
 
 def test_fewer_than_two_non_empty_groups_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"1 non-empty group"):
+    with pytest.raises(ValueError, match=r"1 group\(s\) of at least 1 samples"):
         groups.make_grouping(_index([0.0] * 3, [5.0, 10.0, 20.0]), "mD", 10)  # all in bin 0
     with pytest.raises(ValueError, match="too narrow"):
         groups.make_grouping(_index([30.0] * 3, [5.0, 100.0, 200.0]), "C", 10)  # constant pitch
@@ -77,3 +77,29 @@ def test_fewer_than_two_non_empty_groups_is_a_clear_error():
 def test_linear_bins_outside_values_go_to_end_bins():
     np.testing.assert_array_equal(groups.linear_bins(np.array([-5.0, 0.0, 9.99, 10.0, 99.0]), 0, 10, 2),
                                   [0, 0, 1, 1, 1])  # fmt: skip
+
+
+def test_groups_smaller_than_the_minimum_are_masked_and_reported():
+    """Groups that cannot fill the synthetic slots of a batch are never drawn (the reference: <= 32 is empty)."""
+    distance = [10.0] * 20 + [200.0] * 3 + [400.0] * 16 + [600.0] * 15  # 4 bins of 160 px: 20, 3, 16, 15 samples
+    grouping = groups.make_grouping(_index([0.0] * 54, distance), "mD", 4, min_size=16)
+    np.testing.assert_array_equal(grouping.sizes, [20, 3, 16, 15])
+    np.testing.assert_array_equal(grouping.mask, [True, False, True, False])
+    text = groups.describe(grouping)
+    assert "2 drawable" in text and "under 16 samples are never drawn: [1, 3]" in text
+    assert "group 1: 3 samples (too small: never drawn)" in text and "group 2: 16 samples," in text
+    with pytest.raises(ValueError, match="1 group\\(s\\) of at least 17 samples"):
+        groups.make_grouping(_index([0.0] * 54, distance), "mD", 4, min_size=17)
+
+
+def test_default_minimum_is_the_synthetic_slots_of_a_batch():
+    import ml_collections
+
+    from ltsh_jax.data.sampling import real_slots
+    from ltsh_jax.teacher.hook import min_group_size
+
+    slots = int((~real_slots(32, 0.5)).sum())  # the paper's batch: 16 real + 16 synthetic
+    assert min_group_size(ml_collections.ConfigDict({"min_group_size": 0}), slots) == 16
+    assert min_group_size(ml_collections.ConfigDict({"min_group_size": 40}), slots) == 40
+    with pytest.raises(ValueError, match="min_group_size"):
+        min_group_size(ml_collections.ConfigDict({"min_group_size": -1}), slots)
