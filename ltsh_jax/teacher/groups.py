@@ -1,11 +1,14 @@
 """Groups of synthetic person samples for the teacher: camera pitch "C", minimal distance "mD", or both.
 
-Bin rules (docs/reference.md, paper section 4):
-  C   num_bins bins spaced linearly over [min(X) + Var(X), max(X) - Var(X)), X = the camera pitch of
-      every synthetic sample, in radians. (In degrees, pitch ~ U[0, 45] has Var = 169 > the range and
-      the interval would be empty; in radians it is [0.05, 0.73), which is the rule's evident intent.)
+Bin rules (docs/reference.md, paper section 4); a sample's bin is np.digitize over the inner edges, so
+the end bins are open (values beyond them fall into the first or last bin):
+  C   the paper's "linearly over [min(X) + Var(X), max(X) - Var(X))", X = the camera pitch of every
+      synthetic sample in degrees, read as the reference's tf_pose/groupBoundaries.npy shows it
+      (DavHoffmann/LearningToTrainWithSyntheticHumans; applied in pose_dataset_personLevel_minDist.py
+      with np.digitize(x, means[0:-1])): Var = (max - min) / num_bins, num_bins values
+      linspace(min + Var, max - Var), the first num_bins - 1 of them the inner edges. (The file's
+      camera_angle entry: Var 3.659 deg, values 3.682 .. 32.952 for pitch over [0.023, 36.611].)
   mD  num_bins bins spaced linearly over [0, 640) px (person to its nearest other person).
-  Values outside the interval fall into the end bins (first or last).
 
 Joint grouping (beyond the paper, its stated limitation): the groups are the cells of the product of
 the per-characteristic binnings, group = c * num_bins_mD + m for "C+mD" (row-major over the keys in
@@ -57,12 +60,10 @@ class Grouping:
         return self.sizes >= max(self.min_size, 1)
 
 
-def linear_bins(values: np.ndarray, low: float, high: float, num_bins: int) -> np.ndarray:
-    """int64 bin of each value for num_bins equal bins over [low, high); outside values go to the end bins."""
-    if not high > low:
-        raise ValueError(f"empty bin interval [{low}, {high})")
-    edges = np.linspace(low, high, num_bins + 1)
-    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, num_bins - 1).astype(np.int64)
+def assign_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """int64 bin of each value: np.digitize over the inner edges edges[1:-1] (bin i holds edges[i] <= x <
+    edges[i + 1]; the end bins are open, so values beyond the outer edges fall into them)."""
+    return np.digitize(np.asarray(values, np.float64), np.asarray(edges, np.float64)[1:-1]).astype(np.int64)
 
 
 def _values(index: PersonIndex, key: str) -> np.ndarray:
@@ -84,18 +85,17 @@ def _values(index: PersonIndex, key: str) -> np.ndarray:
 
 
 def bin_edges(index: PersonIndex, key: str, num_bins: int) -> np.ndarray:
-    """float64 [num_bins + 1]: the bin edges of `key` over the samples of `index` (rules in the module doc)."""
+    """float64 [num_bins + 1]: the bin edges of `key` over the samples of `index` (rules in the module doc);
+    for C the outer edges are the smallest and largest pitch."""
     values = _values(index, key)
     if key == "mD":
-        low, high = 0.0, MAX_DISTANCE
-    else:
-        radians = np.deg2rad(values)
-        spread = float(np.var(radians))
-        low, high = np.rad2deg(radians.min() + spread), np.rad2deg(radians.max() - spread)
-        if not high > low:
-            raise ValueError(f"grouping 'C': camera pitch spans [{values.min():.3g}, {values.max():.3g}] deg, too "
-                             f"narrow for the interval [min + Var, max - Var) (Var = {spread:.3g} rad^2)")  # fmt: skip
-    return np.linspace(low, high, num_bins + 1)
+        return np.linspace(0.0, MAX_DISTANCE, num_bins + 1)
+    low, high = float(values.min()), float(values.max())
+    if not high > low:
+        raise ValueError(f"grouping 'C': every synthetic sample has camera pitch {low:.3g} deg: nothing to group by")
+    spread = (high - low) / num_bins  # the reference's "Var"
+    inner = np.linspace(low + spread, high - spread, num_bins)[:-1]
+    return np.concatenate([[low], inner, [high]])
 
 
 def parse_grouping(name: str) -> tuple[str, ...]:
@@ -121,7 +121,7 @@ def make_grouping(index: PersonIndex, name: str, num_bins: int | Sequence[int], 
     edges = {k: bin_edges(index, k, b) for k, b in zip(keys, bins, strict=True)}
     cell = np.zeros(len(index), np.int64)
     for key, b in zip(keys, bins, strict=True):
-        cell = cell * b + linear_bins(_values(index, key), edges[key][0], edges[key][-1], b)
+        cell = cell * b + assign_bins(_values(index, key), edges[key])
     members = tuple(np.flatnonzero(cell == g).astype(np.int64) for g in range(int(np.prod(bins))))
     grouping = Grouping(name=name, members=members, edges=edges, min_size=int(min_size))
     if grouping.mask.sum() < 2:
