@@ -1,15 +1,20 @@
 """Reproduce one of the paper's tables: train the missing rows, evaluate them, write the table beside the paper's.
 
-    python -m experiments.reproduce --table=1 --workdir=/runs/table1 --data_dir=~/tensorflow_datasets
+    python -m experiments.reproduce --table=1 --workdir=/runs/table1 --data_dir=~/tensorflow_datasets \
+        --vgg_weights=/data/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
     python -m experiments.reproduce --table=3 --workdir=/tmp/t3 --variant=tiny --eval_max_images=20
 
 Every row trains under WORKDIR/ROW (rows fine-tuned from the D_R baseline start from WORKDIR/dr, trained
 first when missing) and is evaluated on mpii_multiperson's validation split into WORKDIR/ROW/eval_validation.
-Then WORKDIR writes table{N}.md (ours and the paper's numbers on adjacent lines), figure6_table{N}.png
-(mAP by ratio of visible joints over the rows) and, for teacher rows, their group-probability plots.
+Rows are scored as the paper did: the test scales at the people's size, no test-time flip (--flip adds
+it; the table's header says which). Then WORKDIR writes table{N}.md (ours and the paper's numbers on
+adjacent lines), figure6_table{N}.png (mAP by ratio of visible joints over the rows) and, for teacher
+rows, their group-probability plots.
 Resumable: rerun the same command after a kill; finished trainings and evaluations are reused, an
 interrupted training resumes from its latest checkpoint. Every dataset a row needs is checked before
-anything runs: a missing one stops the run with the command that builds it.
+anything runs: a missing one stops the run with the command that builds it. So are the ImageNet VGG-19
+weights the rows trained from scratch (D_R, D_S) start from in the paper's settings: --vgg_weights=PATH
+(ltsh_jax/models/vgg_weights.py lists the formats), or --vgg_weights=scratch for random initialisation.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
 from ltsh_jax.evaluation import comparison
 from ltsh_jax.evaluation.run import EvalSettings, evaluation_of
+from ltsh_jax.models.vgg_weights import check_backbone_init
 from ltsh_jax.train import loop
 
 _TABLE = flags.DEFINE_integer("table", None, "Which table of the paper: 1, 2 or 3.")
@@ -37,18 +43,29 @@ _EVAL_DATASET = flags.DEFINE_string("eval_dataset", "mpii_multiperson", "Dataset
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "validation", "Split the rows are scored on.")
 _EVAL_MAX_IMAGES = flags.DEFINE_integer("eval_max_images", 0, "Score only the first N images (0: all).")
 _EVAL_SCALES = flags.DEFINE_list("eval_scales", ["0.7", "1.0", "1.3"], "Test scales.")
+_FLIP = flags.DEFINE_bool(
+    "flip", False, "Average the maps with the mirrored image's (the paper and CMU's evalMPII.m score without)."
+)
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 0, "Override every row's training steps (0: the config's).")
+_VGG_WEIGHTS = flags.DEFINE_string(
+    "vgg_weights", "", "ImageNet VGG-19 weights (.h5 / .npz) for the rows trained from scratch; 'scratch': none."
+)
 flags.mark_flags_as_required(["table", "workdir"])
 
 
-def row_config(row: tables.Row, variant: str, workdir: pathlib.Path, data_dir: str, num_steps: int = 0):
-    """The row's training config with data_dir set for every TFDS source and init_from pointing at its baseline."""
+def row_config(
+    row: tables.Row, variant: str, workdir: pathlib.Path, data_dir: str, num_steps: int = 0, vgg_weights: str = ""
+):
+    """The row's training config with data_dir set for every TFDS source, init_from pointing at its baseline
+    and, for rows trained from scratch, model.vgg_weights (when given)."""
     config: ml_collections.ConfigDict = importlib.import_module(f"experiments.configs.{row.config}").get_config(variant)
     for section in (config.data, config.data.synthetic):
         if section.source == "tfds":
             section.data_dir = data_dir
     if row.init_from:
         config.init_from = str(workdir / row.init_from)
+    elif vgg_weights:
+        config.model.vgg_weights = vgg_weights
     if num_steps:
         config.train.num_steps = num_steps
     return config
@@ -66,6 +83,27 @@ def check_datasets(config: ml_collections.ConfigDict, row: tables.Row) -> None:
                 raise FileNotFoundError(f"row {row.label} ({what}): {e}") from None
 
 
+def _has_checkpoint(run_dir: pathlib.Path) -> bool:
+    if not (run_dir / "checkpoints").is_dir():
+        return False
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    try:
+        return checkpointer.latest_step() is not None
+    finally:
+        checkpointer.close()
+
+
+def check_backbone(config: ml_collections.ConfigDict, row: tables.Row, run_dir: pathlib.Path) -> None:
+    """ValueError (naming the weight formats) when a row about to start from scratch lacks the VGG-19 weights
+    its config requires; rows fine-tuned from another and runs with a checkpoint to resume need none."""
+    if row.init_from or _has_checkpoint(run_dir):
+        return
+    try:
+        check_backbone_init(config.model.vgg_weights, required=config.model.vgg_required)
+    except (ValueError, FileNotFoundError) as e:
+        raise type(e)(f"row {row.label}: {e}") from None
+
+
 def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) -> bool:
     """Whether the run's latest checkpoint is its last step and its final metrics are written."""
     if not (run_dir / "final_metrics.json").exists():
@@ -77,12 +115,36 @@ def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) 
         checkpointer.close()
 
 
-def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant: str, num_steps: int = 0) -> str:
+def table_header(table: int, settings: EvalSettings, variant: str) -> str:
+    """The table's title and how it was scored, test-time flip included: the paper scored without it
+    (tf_pose/eval_MPI.py of the paper's code, ZheC testing/src/applyModel.m), so a flipped row is not comparable."""
+    flip = (
+        "with test-time flip (the paper scored without: not comparable)"
+        if settings.flip
+        else "no test-time flip (as the paper)"
+    )
+    return (
+        f"# Table {table}" + (" (tiny variant: not comparable to the paper's numbers)" if variant else "") + "\n\n"
+        f"Scored on {settings.dataset}/{settings.split}"
+        + (f" (first {settings.max_images} images)" if settings.max_images else "")
+        + f", scales {list(settings.scales)}, {flip}.\n\n"
+    )
+
+
+def reproduce(
+    table: int,
+    workdir: pathlib.Path,
+    settings: EvalSettings,
+    variant: str,
+    num_steps: int = 0,
+    vgg_weights: str = "",
+) -> str:
     """Runs what is missing of `table` under workdir and writes its report; returns the Markdown table."""
     rows = tables.rows_to_run(table)
-    configs = {row.key: row_config(row, variant, workdir, settings.data_dir, num_steps) for row in rows}
-    for row in rows:  # every dataset first: fail before hours of training, not after
+    configs = {row.key: row_config(row, variant, workdir, settings.data_dir, num_steps, vgg_weights) for row in rows}
+    for row in rows:  # every dataset and weights file first: fail before hours of training, not after
         check_datasets(configs[row.key], row)
+        check_backbone(configs[row.key], row, workdir / row.key)
     splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
 
     results = {}
@@ -98,12 +160,7 @@ def reproduce(table: int, workdir: pathlib.Path, settings: EvalSettings, variant
 
     shown = tables.TABLES[table]
     markdown = comparison.comparison_table([(row.label, results[row.key]["table"], row.paper_table()) for row in shown])
-    header = (
-        f"# Table {table}" + (" (tiny variant: not comparable to the paper's numbers)" if variant else "") + "\n\n"
-        f"Scored on {settings.dataset}/{settings.split}"
-        + (f" (first {settings.max_images} images)" if settings.max_images else "")
-        + f", scales {list(settings.scales)}{', flip' if settings.flip else ''}.\n\n"
-    )
+    header = table_header(table, settings, variant)
     (workdir / f"table{table}.md").write_text(header + markdown)
     comparison.plot_visibility_comparison(
         [(row.label, results[row.key]["visibility_bins"]) for row in shown],
@@ -122,11 +179,11 @@ def main(argv):
     apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), before the first computation
     settings = EvalSettings(
         dataset=_EVAL_DATASET.value, split=_EVAL_SPLIT.value, data_dir=_DATA_DIR.value,
-        scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value,
+        scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value, flip=_FLIP.value,
     )  # fmt: skip
     workdir = pathlib.Path(_WORKDIR.value).expanduser()
     workdir.mkdir(parents=True, exist_ok=True)
-    print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value))
+    print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value, _VGG_WEIGHTS.value))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.num_stages = 6
     config.model.dtype = "float32"  # or "bfloat16" (compute only; parameters stay float32)
     config.model.conv_impl = "auto"  # "xla" (lax.conv), "gemm" (faster gradients on CPU), "auto": gemm on CPU
-    config.model.vgg_weights = ""  # optional ImageNet VGG-19: an .npz or the Keras notop .h5
+    config.model.vgg_weights = ""  # ImageNet VGG-19: an .npz or the Keras notop .h5; "scratch": random init
+    config.model.vgg_required = False  # True for rows trained from scratch (dr, ds): no weights file is an error
 
     config.data = ml_collections.ConfigDict()
     _source_fields(config.data, "mpii_json")  # the real source
@@ -43,7 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.prefetch = 2  # batches built ahead of the device
     config.data.input_size = 368
     config.data.stride = 8
-    config.data.max_people = 8
+    # Slots of a crop's padded people record. D_S draws Poisson(9) people (P(N > 20) = 4e-4), D_M adds
+    # Poisson(4) to MPII's; people past the cap are masked out of the loss (ltsh_jax/data/crops.py).
+    config.data.max_people = 20
     config.data.eval_batches = 2
     config.data.augment = ml_collections.ConfigDict()
     config.data.augment.target_scale = 1.25  # crop scale = target_scale / person_scale * U[min, max]
@@ -80,6 +83,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.teacher.enabled = False
     config.teacher.grouping = "C"  # 'C' camera pitch, 'mD' minimal distance, 'C+mD' both (product of bins)
     config.teacher.num_groups = 10  # bins per characteristic (10 in the paper); joint: groups = bins ** 2
+    config.teacher.min_group_size = 0  # smaller groups are never drawn; 0: the synthetic slots of a batch
     config.teacher.every_n = 20  # student steps per teacher step (N)
     config.teacher.hardest_k = 1  # hardest real crops of the last N steps fed to the teacher (1 in the paper)
     config.teacher.eps = 0.1  # probability of a uniform draw instead of one from P~

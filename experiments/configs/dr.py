@@ -19,4 +19,6 @@ def get_config(variant: str = ""):
     config.data.real_fraction = 1.0  # D_R only: no synthetic source
     if variant == "tiny":
         make_tiny(config)
+    else:  # the paper's row starts from ImageNet VGG-19 (ltsh_jax/models/vgg_weights.py); tiny ones from random init
+        config.model.vgg_required = True
     return config

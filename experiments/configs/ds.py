@@ -21,4 +21,6 @@ def get_config(variant: str = ""):
     config.data.real_fraction = 1.0  # every crop from D_S, which plays the part of the only source
     if variant == "tiny":
         make_tiny(config)
+    else:  # the paper's row starts from ImageNet VGG-19 (ltsh_jax/models/vgg_weights.py); tiny ones from random init
+        config.model.vgg_required = True
     return config

@@ -182,12 +182,32 @@ def crop_people(
     centers: np.ndarray | None = None,
     is_synthetic: np.ndarray | None = None,
 ) -> People:
-    """The crop's people (numpy People [max_people, ...]) in crop pixels and the skeleton's parts.
+    """The crop's people (numpy People [max_people, ...]): `ordered_crop_people` cut or padded to max_people."""
+    everyone = ordered_crop_people(
+        keypoints_mpii, labelled, matrix, flipped, skeleton,
+        crop_size=crop_size, target=target, centers=centers, is_synthetic=is_synthetic,
+    )  # fmt: skip
+    return pad_people(everyone, max_people)[0]
 
-    Slot 0 holds the `target` person (the one the crop is centred on); the others follow by distance
+
+def ordered_crop_people(
+    keypoints_mpii: np.ndarray,
+    labelled: np.ndarray,
+    matrix: np.ndarray,
+    flipped: bool,
+    skeleton: Skeleton,
+    *,
+    crop_size: int,
+    target: int = 0,
+    centers: np.ndarray | None = None,
+    is_synthetic: np.ndarray | None = None,
+) -> People:
+    """Every person of the image (numpy People [P, ...]) in crop pixels and the skeleton's parts.
+
+    The `target` person (the one the crop is centred on) comes first; the others follow by distance
     of their centre (`centers` [P, 2] in image pixels, else the mean of their labelled joints) to the
-    centre of the crop_size x crop_size crop, and are dropped past max_people. Joints keep their
-    labels wherever they land (People.labelled: annotated, maybe outside the crop).
+    centre of the crop_size x crop_size crop, people without a labelled joint last. Joints keep
+    their labels wherever they land (People.labelled: annotated, maybe outside the crop).
 
     Flip convention (CMU/OpenPose): a mirrored photo shows a mirrored person, whose left side is the
     original's right side. So after a flip the labels are swapped (skeleton.flip_permutation): the
@@ -214,12 +234,21 @@ def crop_people(
     distance = np.linalg.norm(transform_points(centers, matrix) - mid, axis=-1)
     distance = np.where(known, distance, np.inf)  # people without any labelled joint go last
     distance[target] = -1.0
-    order = np.argsort(distance, kind="stable")[:max_people]
-    people = empty_people(max_people, skeleton.num_parts)
-    k = len(order)
-    people.keypoints[:k] = np.where(parts_labelled[order][..., None], parts[order], 0.0)
-    people.labelled[:k] = parts_labelled[order]
-    people.valid[:k] = True
-    if is_synthetic is not None:
-        people.is_synthetic[:k] = np.asarray(is_synthetic, bool)[order]
-    return people
+    order = np.argsort(distance, kind="stable")
+    synthetic = np.zeros(count, bool) if is_synthetic is None else np.asarray(is_synthetic, bool)
+    return People(
+        keypoints=np.where(parts_labelled[order][..., None], parts[order], np.float32(0.0)),
+        labelled=parts_labelled[order],
+        valid=np.ones(count, bool),
+        is_synthetic=synthetic[order],
+    )
+
+
+def pad_people(people: People, max_people: int) -> tuple[People, People]:
+    """(the first max_people of numpy `people` padded to max_people slots, the people left over)."""
+    kept = empty_people(max_people, np.shape(people.keypoints)[1])
+    k = min(max_people, len(people.valid))
+    for field in ("keypoints", "labelled", "valid", "is_synthetic"):
+        getattr(kept, field)[:k] = np.asarray(getattr(people, field))[:k]
+    rest = People(**{f: np.asarray(getattr(people, f))[k:] for f in ("keypoints", "labelled", "valid", "is_synthetic")})
+    return kept, rest

@@ -33,7 +33,8 @@ class Pipeline:
     real slots (all real without a synthetic source); synthetic_people: 'synthetic' (crops centred on
     rendered humans only), 'real' (on the real people of composited images: D_M, D_Style) or 'all';
     groups: index lists over the synthetic samples (None: one group of all); num_workers: threads per
-    batch (0: every core); prefetch: batches computed ahead.
+    batch (0: every core); prefetch: batches computed ahead; sigma, paf_width: the targets' (the
+    support of people past max_people is masked, crops.make_example).
     """
 
     def __init__(
@@ -47,6 +48,8 @@ class Pipeline:
         skeleton: Skeleton,
         max_people: int,
         stride: int = 8,
+        sigma: float = 7.0,
+        paf_width: float = 1.0,
         real_fraction: float = 0.5,
         synthetic_people: str = "synthetic",
         groups: Sequence[np.ndarray] | None = None,
@@ -62,7 +65,9 @@ class Pipeline:
             None if synthetic is None else PersonIndex.build(all_annotations(synthetic), synthetic_people)
         )
         self.batch_size, self.seed, self.real_fraction = batch_size, seed, real_fraction
-        self.crop_args = dict(params=params, skeleton=skeleton, max_people=max_people, stride=stride)
+        self.crop_args = dict(
+            params=params, skeleton=skeleton, max_people=max_people, stride=stride, sigma=sigma, paf_width=paf_width
+        )
         self.augment, self.process_index, self.process_count = augment, process_index, process_count
         self.num_workers = num_workers or os.cpu_count() or 1
         self.prefetch = prefetch

@@ -23,6 +23,24 @@ _SYNTH_TAG = 2**31 - 1
 
 
 PEOPLE_CHOICES = ("all", "synthetic", "real")
+# A synthetic person is a crop centre only with at least this share of its joints inside the image.
+MIN_SYNTHETIC_INSIDE = 0.5
+
+
+def crop_centres(record: PeopleRecord) -> np.ndarray:
+    """bool [P]: the people of `record` a crop may be centred on.
+
+    Every person with a labelled joint, except synthetic people who are fully occluded (no visible
+    joint) or mostly outside the image (fewer than MIN_SYNTHETIC_INSIDE of their joints inside it;
+    rendered joints outside the image are stored unlabelled, ltsh_jax/synth/labels.py). The paper's
+    code skips such people as samples (DavHoffmann/LearningToTrainWithSyntheticHumans
+    tf_pose/pose_dataset_personLevel_minDist.py: `visibility_person == 0`, `cropped_person == 1`, or the
+    centre outside the image); they stay in the record, so other people's crops still label them.
+    """
+    labelled = np.asarray(record.labelled, bool)
+    visible = labelled if record.visible is None else np.asarray(record.visible, bool) & labelled
+    synthetic_ok = visible.any(axis=1) & (labelled.mean(axis=1) >= MIN_SYNTHETIC_INSIDE)
+    return labelled.any(axis=1) & (~np.asarray(record.is_synthetic, bool) | synthetic_ok)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -37,14 +55,15 @@ class PersonIndex:
 
     @classmethod
     def build(cls, annotations: Sequence[PeopleRecord], people: str = "all") -> PersonIndex:
-        """Every person with a labelled joint ('all'), only the synthetic ones ('synthetic'), or only the real
-        ones ('real': D_M and D_Style, whose samples are their real people, paper section 5.1)."""
+        """The people a crop may be centred on (`crop_centres`): all of them ('all'), only the synthetic ones
+        ('synthetic'), or only the real ones ('real': D_M and D_Style, whose samples are their real people,
+        paper section 5.1)."""
         if people not in PEOPLE_CHOICES:
             raise ValueError(f"people must be one of {PEOPLE_CHOICES}, got {people!r}")
         rows = []
         for i, r in enumerate(annotations):
             wanted = {"all": True, "synthetic": r.is_synthetic, "real": ~r.is_synthetic}[people]
-            keep = r.labelled.any(axis=1) & wanted
+            keep = crop_centres(r) & wanted
             for p in np.flatnonzero(keep):
                 rows.append((i, p, r.is_synthetic[p], r.min_distance[p], r.camera_pitch))
         if not rows:

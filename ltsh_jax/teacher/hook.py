@@ -14,7 +14,9 @@ The host then tells the pipeline: that group from step (b+1)N, decided until (b+
 The per-step work is lag-1: the per-sample losses of step s are read while step s + 1 runs, so the
 host never waits on the device except at block ends (where the next group depends on them anyway).
 
-Group sizes and bin edges go to the log at start-up and to WORKDIR/groups.json.
+Group sizes and bin edges go to the log at start-up and to WORKDIR/groups.json, with the groups too
+small to be drawn (fewer samples than config.teacher.min_group_size, by default the synthetic slots of
+one batch; groups.py).
 State for resume, two items of the student's checkpoint (`checkpoint_items`, ltsh_jax/checkpoints.py):
 'teacher' (params, optimizer state holding the loss history, rng, current group, the crops behind the
 current choice) and 'teacher_block' (the running block: loss sum, count, best crops so far). A resumed
@@ -70,6 +72,14 @@ def check_config(cfg: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.teacher.{field}={cfg[field]} must be >= 1")
     if not cfg.learning_rate > 0 or not cfg.width > 0:
         raise ValueError(f"config.teacher.learning_rate={cfg.learning_rate} and width={cfg.width} must be > 0")
+
+
+def min_group_size(cfg: ml_collections.ConfigDict, synthetic_slots: int) -> int:
+    """config.teacher.min_group_size, or when it is 0 the synthetic slots of one (global) batch."""
+    size = int(cfg.get("min_group_size", 0))
+    if size < 0:
+        raise ValueError(f"config.teacher.min_group_size={size} must be >= 0 (0: the synthetic slots of a batch)")
+    return size or synthetic_slots
 
 
 def make_block_step(
@@ -132,7 +142,8 @@ class TeacherHook:
                              "both")  # fmt: skip
         if int(cfg.hardest_k) > int(real.sum()) * int(cfg.every_n):
             raise ValueError(f"config.teacher.hardest_k={cfg.hardest_k} exceeds the real crops of a block")
-        self.grouping = groups.make_grouping(pipeline.synthetic_index, cfg.grouping, cfg.num_groups)
+        min_size = min_group_size(cfg, int((~real).sum()))
+        self.grouping = groups.make_grouping(pipeline.synthetic_index, cfg.grouping, cfg.num_groups, min_size)
         announce(groups.describe(self.grouping))
         self.cfg, self.pipeline, self.every_n, self.k = cfg, pipeline, int(cfg.every_n), int(cfg.hardest_k)
         self.crop, self.workdir = int(config.data.input_size), pathlib.Path(workdir)
@@ -196,6 +207,7 @@ class TeacherHook:
     def _write_groups(self) -> None:
         """WORKDIR/groups.json: each group's size and bin edges (for reading the P~ plot)."""
         record = {"grouping": self.grouping.name, "sizes": self.grouping.sizes.tolist(),
+                  "min_size": self.grouping.min_size, "drawable": self.grouping.mask.tolist(),
                   "edges": {k: v.tolist() for k, v in self.grouping.edges.items()}}  # fmt: skip
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / GROUPS_FILE).write_text(json.dumps(record, indent=2) + "\n")

@@ -31,7 +31,7 @@ from ltsh_jax.data.augment import AugmentParams
 from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.metrics import MetricsWriter, plot_losses
 from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
-from ltsh_jax.models.vgg_weights import load_vgg19_weights
+from ltsh_jax.models.vgg_weights import check_backbone_init, init_backbone
 from ltsh_jax.skeleton import Skeleton
 from ltsh_jax.teacher import hook
 from ltsh_jax.train import optim
@@ -53,6 +53,8 @@ def _pipeline_args(config: ml_collections.ConfigDict, skeleton: Skeleton) -> dic
         skeleton=skeleton,
         max_people=data.max_people,
         stride=data.stride,
+        sigma=config.targets.sigma,
+        paf_width=config.targets.paf_width,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         num_workers=data.num_workers,
@@ -108,9 +110,9 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng, ex
     `extra_items` (laid out like them), empty for a fresh run.
     """
     params = init_params(model, config, rng)
-    if config.model.vgg_weights:
-        params = load_vgg19_weights(params, config.model.vgg_weights)
     latest = checkpointer.latest_step()
+    if latest is None and not config.init_from:  # a fresh run from scratch: ImageNet VGG-19 (vgg_weights.py)
+        params = init_backbone(params, config.model.vgg_weights, required=config.model.vgg_required)
     if latest is None and config.init_from:
         params = Checkpointer(pathlib.Path(config.init_from) / "checkpoints").restore_params(params)
         _announce(f"initialised parameters from {config.init_from}")
@@ -160,6 +162,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             f"config.data.input_size={config.data.input_size} is not a multiple of "
             f"config.data.stride={config.data.stride}"
         )
+    if not config.init_from and not (workdir / "checkpoints").is_dir():  # a fresh run: its weights file, first
+        check_backbone_init(config.model.vgg_weights, required=config.model.vgg_required)
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.train.batch_size, mesh)
     pipeline = make_pipeline(config, skeleton)

@@ -3,7 +3,11 @@
 Every stage is supervised (intermediate supervision) and the stage losses are summed. Masks zero
 the loss where annotations are missing (unannotated people) or, for the "+masks" experiments, where
 synthetic humans are. The loss per annotated joint lets images with many and few people be compared
-(teacher input choice and reward, paper section 4.1).
+(teacher input choice and reward, paper section 4.1); as in the paper's code it is the last stage's
+loss (DavHoffmann/LearningToTrainWithSyntheticHumans tf_pose/train_with_adversarial_teacher.py,
+`sample_loss_ll_normed`), over joints that exclude synthetic people's under "+masks"
+(tf_pose/pose_dataset_personLevel_minDist.py, `nr_joints`). The reference averages the PAF and heatmap
+terms where we sum them: a factor 2 that no comparison of these values sees.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ class LossOutput:
       total: scalar, mean over samples of the per-sample loss (summed over stages): what is minimised.
       per_stage: [S], mean over samples of each stage's loss.
       per_sample: [B], per-sample loss summed over stages.
-      per_sample_per_joint: [B], per_sample / max(number of annotated joints in the crop, 1).
+      per_sample_per_joint: [B], the last stage's per-sample loss / max(annotated joints in the crop, 1).
       real_per_joint: scalar, mean of per_sample_per_joint over real samples (0 if there are none).
       synthetic_per_joint: scalar, the same over synthetic samples (0 if there are none).
     """
@@ -72,7 +76,8 @@ def pose_loss(
     Args:
       stages: the model's outputs, one `StageOutput` per stage, maps [B, h, w, C].
       targets: heatmaps, pafs and their masks (same shapes as the predictions; 1 = counts).
-      num_joints: [B], annotated joints per crop (`count_annotated_joints`).
+      num_joints: [B], annotated joints per crop (`count_annotated_joints`): what the last stage's loss
+        is divided by for the loss per joint.
       is_synthetic: [B] bool, the sample comes from a synthetic dataset.
     """
     if not stages:
@@ -85,7 +90,7 @@ def pose_loss(
         ]
     )  # [S, B]
     per_sample = jnp.sum(per_stage_sample, axis=0)
-    per_joint = per_sample / jnp.maximum(jnp.asarray(num_joints, jnp.float32), 1.0)
+    per_joint = per_stage_sample[-1] / jnp.maximum(jnp.asarray(num_joints, jnp.float32), 1.0)
     synthetic = jnp.asarray(is_synthetic, bool).astype(jnp.float32)
     return LossOutput(
         total=jnp.mean(per_sample),
@@ -97,15 +102,21 @@ def pose_loss(
     )
 
 
-def count_annotated_joints(people: People, input_size: tuple[int, int]) -> jax.Array:
+def count_annotated_joints(
+    people: People, input_size: tuple[int, int], *, exclude_synthetic: bool = False
+) -> jax.Array:
     """[B] int32: joints that are labelled, of a valid person, and inside the crop.
 
     input_size is the crop's (height, width) in pixels; a keypoint (x, y) is inside when
-    0 <= x < width and 0 <= y < height. `people` has fields [B, P, ...].
+    0 <= x < width and 0 <= y < height. `people` has fields [B, P, ...]. exclude_synthetic: leave out
+    the joints of synthetic people (under "+masks", whose loss there is masked, as the reference does).
     """
     height, width = input_size
     x = people.keypoints[..., 0]
     y = people.keypoints[..., 1]
     inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    counted = inside & jnp.asarray(people.labelled, bool) & jnp.asarray(people.valid, bool)[..., None]
+    person = jnp.asarray(people.valid, bool)
+    if exclude_synthetic:
+        person = person & ~jnp.asarray(people.is_synthetic, bool)
+    counted = inside & jnp.asarray(people.labelled, bool) & person[..., None]
     return jnp.sum(counted, axis=(-2, -1)).astype(jnp.int32)

@@ -79,7 +79,9 @@ def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict, skeleton: S
                 params,
             )
         batch_target = batch_targets(batch, config, skeleton)
-        num_joints = losses.count_annotated_joints(batch["people"], (size, size))
+        num_joints = losses.count_annotated_joints(
+            batch["people"], (size, size), exclude_synthetic=config.targets.mask_synthetic
+        )
         stages = model.apply({"params": params}, normalise_images(batch["image"]))
         out = losses.pose_loss(stages, batch_target, num_joints, batch["is_synthetic"])
         return out.total, out

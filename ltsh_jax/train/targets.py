@@ -12,11 +12,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from ltsh_jax import part_fields
 from ltsh_jax.people import People
 from ltsh_jax.skeleton import Skeleton
-
-# Limbs shorter than this (in map cells) have no direction: they contribute nothing.
-MIN_LIMB_LENGTH = 1e-3
 
 
 @flax.struct.dataclass
@@ -41,14 +39,6 @@ def map_size(input_size: tuple[int, int], stride: int) -> tuple[int, int]:
     return input_size[0] // stride, input_size[1] // stride
 
 
-def _cell_centres(shape: tuple[int, int], stride: int) -> tuple[jax.Array, jax.Array]:
-    """Input-pixel centres of the map cells, as the CMU code places them: ys [h, 1], xs [1, w]."""
-    offset = stride / 2 - 0.5
-    ys = jnp.arange(shape[0], dtype=jnp.float32) * stride + offset
-    xs = jnp.arange(shape[1], dtype=jnp.float32) * stride + offset
-    return ys[:, None], xs[None, :]
-
-
 def _sanitise(people: People) -> tuple[jax.Array, jax.Array]:
     """Keypoints with every joint that must not count zeroed, and the flags of those that count.
 
@@ -59,36 +49,6 @@ def _sanitise(people: People) -> tuple[jax.Array, jax.Array]:
     ok = jnp.asarray(people.labelled, bool) & jnp.asarray(people.valid, bool)[..., None]
     ok = ok & jnp.isfinite(keypoints).all(axis=-1)
     return jnp.where(ok[..., None], keypoints, 0.0), ok
-
-
-def _gaussians(keypoints: jax.Array, ok: jax.Array, ys: jax.Array, xs: jax.Array, sigma: float) -> jax.Array:
-    """Per-person, per-part Gaussians [P, J, h, w] in input pixels; zero for joints that do not count."""
-    dy2 = (ys[None, None] - keypoints[..., 1, None, None]) ** 2
-    dx2 = (xs[None, None] - keypoints[..., 0, None, None]) ** 2
-    return jnp.exp(-(dx2 + dy2) / (2.0 * sigma**2)) * ok[..., None, None]
-
-
-def _limb_areas(
-    keypoints: jax.Array, ok: jax.Array, limbs: jax.Array, ys: jax.Array, xs: jax.Array, stride: int, width: float
-) -> tuple[jax.Array, jax.Array]:
-    """Per-person limb areas [P, L, h, w] (bool) and unit directions [P, L, 2], in map units.
-
-    A cell is in the area when its centre projects onto the segment a -> b and lies within `width`
-    cells of it; limbs with an unlabelled end or no length have an empty area.
-    """
-    start = keypoints[:, limbs[:, 0]] / stride  # [P, L, 2]
-    end = keypoints[:, limbs[:, 1]] / stride
-    delta = end - start
-    length = jnp.linalg.norm(delta, axis=-1)  # [P, L]
-    usable = ok[:, limbs[:, 0]] & ok[:, limbs[:, 1]] & (length > MIN_LIMB_LENGTH)
-    unit = jnp.where(usable[..., None], delta / jnp.where(usable, length, 1.0)[..., None], 0.0)
-    vx = xs[None, None] / stride - start[..., 0, None, None]  # [P, L, 1, w]
-    vy = ys[None, None] / stride - start[..., 1, None, None]  # [P, L, h, 1]
-    ux, uy = unit[..., 0, None, None], unit[..., 1, None, None]
-    along = vx * ux + vy * uy
-    across = jnp.abs(vx * uy - vy * ux)
-    area = (along >= 0) & (along <= length[..., None, None]) & (across <= width) & usable[..., None, None]
-    return area, unit
 
 
 def _interleave(per_limb_xy: jax.Array) -> jax.Array:
@@ -110,14 +70,14 @@ def _crop_targets(
     synthetic_threshold: float,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Targets of one crop (people [P, ...], keep [h, w] = 1 outside ignored regions)."""
-    ys, xs = _cell_centres(shape, stride)
+    ys, xs = part_fields.cell_centres(shape, stride, jnp)
     keypoints, ok = _sanitise(people)
-    gauss = _gaussians(keypoints, ok, ys, xs, sigma)  # [P, J, h, w]
+    gauss = part_fields.gaussians(keypoints, ok, ys, xs, sigma, jnp)  # [P, J, h, w]
     parts = gauss.max(axis=0, initial=0.0).transpose(1, 2, 0)  # [h, w, J]
     background = 1.0 - parts.max(axis=-1, keepdims=True, initial=0.0)
     heatmaps = jnp.concatenate([parts, background], axis=-1)
 
-    area, unit = _limb_areas(keypoints, ok, limbs, ys, xs, stride, paf_width)
+    area, unit = part_fields.limb_areas(keypoints, ok, limbs, ys, xs, stride, paf_width, jnp)
     area_f = area.astype(jnp.float32)
     summed = jnp.einsum("plhw,plc->lhwc", area_f, unit)
     count = area_f.sum(axis=0)[..., None]  # [L, h, w, 1]

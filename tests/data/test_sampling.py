@@ -104,3 +104,30 @@ def test_group_schedule():
     schedule.set(1, 15)  # a new choice replaces everything from its step on
     assert schedule.to_json() == [[0, None], [10, 2], [15, 1]]
     assert GroupSchedule.from_json(schedule.to_json()).entries == schedule.entries
+
+
+def test_hidden_or_mostly_outside_synthetic_people_are_no_crop_centre_but_stay_in_the_record():
+    """The reference skips fully occluded and cropped synthetic people as samples (fidelity issue, item 10).
+    Rendered joints outside the image are unlabelled, so 'mostly outside' = fewer than 8 of 16 labelled."""
+    import dataclasses
+
+    from ltsh_jax.data.augment import AugmentParams
+    from ltsh_jax.data.crops import make_example
+    from ltsh_jax.skeleton import CMU_MPI
+
+    record = _record(5, synthetic=[0, 1, 2, 3])
+    labelled = record.labelled.copy()
+    visible = labelled.copy()
+    visible[1] = False  # person 1: every joint inside the image, all occluded
+    labelled[2, 7:] = False  # person 2: 7 of 16 joints inside the image
+    labelled[3, 8:] = False  # person 3: 8 of 16 inside: kept
+    visible[3, 1:] = False  # ... with one visible joint
+    visible[4] = False  # person 4 is real: its visibility does not matter
+    record = dataclasses.replace(record, labelled=labelled, visible=visible & labelled)
+    assert PersonIndex.build([record], "synthetic").person.tolist() == [0, 3]
+    assert PersonIndex.build([record]).person.tolist() == [0, 3, 4]
+    assert PersonIndex.build([dataclasses.replace(record, visible=None)]).person.tolist() == [0, 1, 3, 4]
+    image = np.zeros((50, 50, 3), np.uint8)
+    crop = make_example(dataclasses.replace(record, image=image), 0, np.random.default_rng(0),
+                        AugmentParams(crop_size=64), CMU_MPI, 8, augment_crop=False)  # fmt: skip
+    assert crop["people"].valid.sum() == 5  # the excluded people are still labelled in person 0's crop

@@ -95,3 +95,31 @@ def test_reproduce_writes_the_table_from_its_runs_and_resumes(tmp_path, monkeypa
     kept = (workdir / "dr" / "eval_validation" / "results.json").stat().st_mtime_ns
     reproduce.reproduce(9, workdir, rescaled, "tiny", num_steps=2)
     assert (workdir / "dr" / "eval_validation" / "results.json").stat().st_mtime_ns == kept
+
+
+def test_rows_from_scratch_refuse_to_start_without_vgg_weights(tmp_path):
+    """The paper's D_R and D_S start from ImageNet VGG-19: without a file (or 'scratch') reproduce stops first."""
+    for row in (tables.D_R, tables.D_S):
+        run_dir = tmp_path / row.key
+        config = reproduce.row_config(row, "", tmp_path, "/data/tfds")
+        with pytest.raises(ValueError, match=rf"row {row.label}: .*\.h5.*\.npz.*--vgg_weights=PATH.*scratch"):
+            reproduce.check_backbone(config, row, run_dir)
+        reproduce.check_backbone(reproduce.row_config(row, "", tmp_path, "/data", vgg_weights="scratch"), row, run_dir)
+        reproduce.check_backbone(reproduce.row_config(row, "tiny", tmp_path, "/data"), row, run_dir)  # CPU runs
+        missing = reproduce.row_config(row, "", tmp_path, "/data", vgg_weights=str(tmp_path / "vgg19.h5"))
+        with pytest.raises(FileNotFoundError, match=rf"row {row.label}: .*vgg19\.h5"):
+            reproduce.check_backbone(missing, row, run_dir)
+    fine_tuned = reproduce.row_config(tables.D_R_S, "", tmp_path, "/data/tfds")
+    assert fine_tuned.model.vgg_weights == "" and fine_tuned.init_from  # starts from the D_R run instead
+    reproduce.check_backbone(fine_tuned, tables.D_R_S, tmp_path / "dr_ds")
+
+
+def test_tables_are_scored_without_test_time_flip_by_default_and_say_so():
+    """The paper (tf_pose/eval_MPI.py) and CMU's applyModel.m score without flipping; --flip is an option."""
+    assert reproduce._FLIP.default is False
+    assert not EvalSettings(flip=reproduce._FLIP.default).flip
+    plain = reproduce.table_header(1, EvalSettings(flip=False), "")
+    assert "no test-time flip (as the paper)" in plain and "scales [0.7, 1.0, 1.3]" in plain
+    assert "with test-time flip (the paper scored without: not comparable)" in reproduce.table_header(
+        1, EvalSettings(flip=True), ""
+    )

@@ -324,8 +324,60 @@ def test_load_vgg_keras_h5(tmp_path, layout):
     weights = file_weights(params)
     path = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
     write_h5(path, weights, layout)
-    assert_loaded(snapshot, load_vgg19_weights(params, path), weights)
+    as_rgb = dict(weights, conv1_1=dict(weights["conv1_1"], kernel=weights["conv1_1"]["kernel"][:, :, ::-1]))
+    assert_loaded(snapshot, load_vgg19_weights(params, path), as_rgb)  # Keras' VGG is BGR: see the test below
     jax.tree_util.tree_map(np.testing.assert_array_equal, params, snapshot)
+
+
+@pytest.mark.parametrize("fmt", ["keras_h5", "npz_bgr", "npz_rgb", "npz"])
+def test_bgr_weights_get_conv1_1_input_channels_reversed(tmp_path, fmt):
+    """Caffe/Keras VGG-19 sees BGR; this network is fed RGB. A conv1_1 filter that reads only the file's
+    input channel 0 (blue, in BGR) must read only channel 2 (blue, in RGB) once loaded."""
+    from ltsh_jax.models.vgg_weights import load_vgg19_weights
+
+    params = random_params()
+    weights = file_weights(params)
+    kernel = np.zeros_like(weights["conv1_1"]["kernel"])  # [3, 3, 3, C]: HWIO
+    kernel[1, 1, 0, 0] = 1.0  # filter 0: the centre pixel of input channel 0
+    kernel[:, :, 1, 1] = 2.0  # filter 1: channel 1 (green in both orders)
+    weights["conv1_1"]["kernel"] = kernel
+    arrays = {f"{n}/{p}": a for n, parts in weights.items() for p, a in parts.items()}
+    if fmt == "keras_h5":
+        path = tmp_path / "vgg19.h5"
+        write_h5(path, weights, "keras2")
+    else:
+        path = tmp_path / "vgg19.npz"
+        order = {"npz_bgr": {"channel_order": np.array("BGR")}, "npz_rgb": {"channel_order": np.array("rgb")}}
+        np.savez(path, **arrays, **order.get(fmt, {}))
+    loaded = np.asarray(load_vgg19_weights(params, path)["backbone"]["conv1_1"]["kernel"])
+    blue = 2 if fmt in ("keras_h5", "npz_bgr") else 0
+    assert loaded[1, 1, blue, 0] == 1.0 and np.count_nonzero(loaded[..., 0]) == 1
+    assert (loaded[:, :, 1, 1] == 2.0).all() and np.count_nonzero(loaded[..., 1]) == 9
+    np.testing.assert_array_equal(  # only conv1_1 changes
+        np.asarray(load_vgg19_weights(params, path)["backbone"]["conv1_2"]["kernel"]), weights["conv1_2"]["kernel"]
+    )
+
+
+def test_bad_channel_order_is_named(tmp_path):
+    from ltsh_jax.models.vgg_weights import load_vgg19_weights
+
+    params = random_params()
+    arrays = {f"{n}/{p}": a for n, parts in file_weights(params).items() for p, a in parts.items()}
+    np.savez(tmp_path / "vgg.npz", **arrays, channel_order=np.array("bgra"))
+    with pytest.raises(ValueError, match="channel_order"):
+        load_vgg19_weights(params, tmp_path / "vgg.npz")
+
+
+def test_init_backbone_requires_weights_unless_scratch(tmp_path):
+    from ltsh_jax.models.vgg_weights import init_backbone
+
+    params = random_params()
+    with pytest.raises(ValueError, match=r"\.h5.*\.npz.*--config\.model\.vgg_weights=PATH.*scratch"):
+        init_backbone(params, "", required=True)
+    assert init_backbone(params, "scratch", required=True) is params
+    assert init_backbone(params, "", required=False) is params
+    with pytest.raises(FileNotFoundError, match="formats"):
+        init_backbone(params, str(tmp_path / "missing.h5"), required=True)
 
 
 def test_load_vgg_errors_name_the_file_and_layer(tmp_path):

@@ -54,8 +54,9 @@ def test_hand_computed_two_stages():
     np.testing.assert_allclose(out.per_stage, [11.0, 0.125])
     np.testing.assert_allclose(out.per_sample, [11.125])
     np.testing.assert_allclose(out.total, 11.125)
-    np.testing.assert_allclose(out.per_sample_per_joint, [11.125 / 4])
-    np.testing.assert_allclose(out.real_per_joint, 11.125 / 4)
+    # The loss per joint is the last stage's, as the paper's teacher reads it (train_with_adversarial_teacher.py).
+    np.testing.assert_allclose(out.per_sample_per_joint, [0.125 / 4])
+    np.testing.assert_allclose(out.real_per_joint, 0.125 / 4)
     assert float(out.synthetic_per_joint) == 0.0
     for leaf in jax.tree_util.tree_leaves(out):
         assert leaf.dtype == jnp.float32
@@ -124,7 +125,7 @@ def test_bfloat16_predictions_are_scored_in_float32():
     out = pose_loss(low, targets, jnp.array([4]), jnp.array([True]))
     assert out.total.dtype == jnp.float32
     np.testing.assert_allclose(out.total, 11.125)
-    np.testing.assert_allclose(out.synthetic_per_joint, 11.125 / 4)
+    np.testing.assert_allclose(out.synthetic_per_joint, 0.125 / 4)
 
 
 def test_shape_mismatch_is_an_error():
@@ -157,3 +158,13 @@ def test_count_annotated_joints():
     assert counts.dtype == jnp.int32
     np.testing.assert_array_equal(counts, [2 + 1, 3])
     np.testing.assert_array_equal(jax.jit(count_annotated_joints, static_argnums=1)(people, (height, width)), [3, 3])
+
+
+def test_synthetic_people_joints_are_left_out_under_masks():
+    """Under "+masks" the reference divides by the real people's joints only (pose_dataset_personLevel_minDist.py)."""
+    kp = np.full((1, 3, 4, 2), 5.0, np.float32)  # every joint inside a 10 x 10 crop
+    labelled = np.array([[[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]], bool)  # 2, 3 and 4 joints
+    people = People(keypoints=jnp.asarray(kp), labelled=jnp.asarray(labelled), valid=jnp.ones((1, 3), bool),
+                    is_synthetic=jnp.array([[False, True, False]]))  # fmt: skip
+    np.testing.assert_array_equal(count_annotated_joints(people, (10, 10)), [2 + 3 + 4])
+    np.testing.assert_array_equal(count_annotated_joints(people, (10, 10), exclude_synthetic=True), [2 + 4])
