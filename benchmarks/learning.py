@@ -10,7 +10,7 @@ joints are a few pixels off scores near 0 when the threshold is smaller still: t
 medians show.
 
     python -m benchmarks.learning [--rounds 2 --steps 750] [--set data.input_size=256 --set ...]
-        [--data_dir /tmp/ltsh_learning] [--output rows.json]
+        [--data_dir /tmp/ltsh_learning] [--output rows.json] [--split validation]
 
 `--set FIELD=VALUE` changes a field of the config (a number or a string), e.g. the crop size, the
 people's size in the crops (data.augment.target_scale), the width or the learning rate.
@@ -41,14 +41,17 @@ def localisation(results: list[run.ImageResult]) -> tuple[float, float, float]:
     return float(np.median(errors)), float(np.median(thresholds)), float((errors <= thresholds).mean())
 
 
-def score_training_images(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
-    """AP and localisation of the run's latest checkpoint on its own training images, at the people's size."""
+def score_training_images(
+    config: ml_collections.ConfigDict, workdir: pathlib.Path, split: str | None = None, step: int | None = None
+) -> dict:
+    """AP and localisation of the run's checkpoint `step` (default: the latest) on its own training images (or
+    on `split`), at the people's size."""
     settings = run.EvalSettings(
-        dataset=config.data.name, split=config.data.split, data_dir=config.data.data_dir,
+        dataset=config.data.name, split=split or config.data.split, data_dir=config.data.data_dir,
         builder_config=config.data.builder_config, scales=(1.0,), flip=False, multi_person_groups=False,
     )  # fmt: skip
     source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config)
-    _, results = run.predict_checkpoint(config, workdir, source, settings)
+    _, results = run.predict_checkpoint(config, workdir, source, settings, step)
     truth = [r.ground_truth for r in results]
     predictions = [run.to_prediction(r.ground_truth.name, r.people) for r in results]
     result, _ = run.score(truth, predictions, multi_person_groups=False)
@@ -72,6 +75,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a config field")
     parser.add_argument("--data_dir", default="/tmp/ltsh_learning", help="TFDS data_dir and the runs' folder")
     parser.add_argument("--output", help="also write the rows as JSON here")
+    parser.add_argument("--split", help="score this split instead of the training images (e.g. validation: the "
+                        "held-out images of the same generator config); a finished run is only rescored")  # fmt: skip
     args = parser.parse_args()
     apply_cpu_xla_flags()
     from data_builders.build import build  # registers the builders
@@ -97,7 +102,7 @@ def main() -> None:
         loop.train_and_evaluate(config, workdir)
         trained += time.perf_counter() - start
         row = {"steps": config.train.num_steps, "train_seconds": round(trained, 1),
-               **score_training_images(config, workdir)}  # fmt: skip
+               **score_training_images(config, workdir, args.split, config.train.num_steps)}  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.output:
