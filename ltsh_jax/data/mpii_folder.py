@@ -157,7 +157,7 @@ def load_mpii_json(
     A joint is labelled when its `joints_vis` flag is non-zero and it is not [-1, -1]. The files hold MPII's
     1-based (Matlab) pixel coordinates; records hold 0-based ones (pixel centres at integers), as HRNet and
     MMPose load them. Bad records and images (malformed fields, names leaving the folder, missing or
-    undecodable images, people without a labelled joint or with one outside the image) go to `report`
+    undecodable images, people without a labelled joint or with one far outside the image) go to `report`
     (default: stop at the first, naming file, record and field); a ValueError when none is left.
     """
     directory = pathlib.Path(directory)

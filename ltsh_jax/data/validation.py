@@ -1,10 +1,13 @@
 """The one validator of annotation records against their images, for every builder and the mpii_json source.
 
 An image is usable when its name stays in its folder (user_paths), its file exists and decodes to the end,
-and every person has a labelled joint, all of them finite and on the image's pixels
-(-0.5 <= x <= width - 0.5, same for y). Otherwise the whole image is one problem of a BadInputReport, of kind
-unsafe_path, missing_image, unreadable_image, no_visible_joint, non_finite_joint or joint_outside_image
-(the first found, in that order), with a message naming the annotation record.
+and every person has a labelled joint, all of them finite and within one image size of the image's pixels
+(-width - 0.5 <= x <= 2 width - 0.5, same for y). A joint a little outside the image (a truncated person's
+head top, common in PoseTrack, OCHuman and converted CrowdPose data) is data: crops and targets handle
+joints outside a crop, and such images are counted as notes (joint_outside_image_kept), not skipped.
+Otherwise the whole image is one problem of a BadInputReport, of kind unsafe_path, missing_image,
+unreadable_image, no_visible_joint, non_finite_joint or joint_outside_image (the first found, in that
+order), with a message naming the annotation record.
 
 Decoding is the cost: every byte of every image is decoded (no header-only check: a truncated JPEG has a
 valid header), JPEGs at 1/8 scale (Pillow's draft mode still reads all the entropy-coded data, so a truncated
@@ -55,15 +58,26 @@ def person_problem(keypoints: np.ndarray, labelled: np.ndarray, width: int, heig
     if (labelled & ~finite).any():
         j = int(np.flatnonzero(labelled & ~finite)[0])
         return "non_finite_joint", f"{where}: joint {j} ({MPII16_NAMES[j]}) is at ({x[j]}, {y[j]})"
-    with np.errstate(invalid="ignore"):
-        outside = labelled & ((x < -0.5) | (x > width - 0.5) | (y < -0.5) | (y > height - 0.5))
-    if outside.any():
-        j = int(np.flatnonzero(outside)[0])
+    far = labelled & outside_image(keypoints, width, height, margin=1.0)
+    if far.any():
+        j = int(np.flatnonzero(far)[0])
         return "joint_outside_image", (
             f"{where}: joint {j} ({MPII16_NAMES[j]}) at 1-based ({x[j] + 1:g}, {y[j] + 1:g}) lies outside "
-            f"the {width}x{height} image"
+            f"the {width}x{height} image, more than one image size away"
         )
     return None
+
+
+def outside_image(keypoints: np.ndarray, width: int, height: int, margin: float = 0.0) -> np.ndarray:
+    """[..., 16] True where a joint lies beyond `margin` image sizes from the image's pixels (NaN: False)."""
+    x, y = keypoints[..., 0], keypoints[..., 1]
+    with np.errstate(invalid="ignore"):
+        return (
+            (x < -0.5 - margin * width)
+            | (x > width - 0.5 + margin * width)
+            | (y < -0.5 - margin * height)
+            | (y > height - 0.5 + margin * height)
+        )
 
 
 def read_image_size(path: pathlib.Path) -> tuple[int, int]:
@@ -101,6 +115,13 @@ def check_image(item: ImageToCheck) -> tuple[tuple[int, int] | None, Problem | N
     return size, None
 
 
+def joints_outside_kept(item: ImageToCheck, width: int, height: int) -> int:
+    """How many labelled joints of a usable image lie outside its pixels (within one image size): kept as data."""
+    keypoints = np.asarray(item.keypoints, np.float64).reshape(-1, 16, 2)
+    labelled = np.asarray(item.labelled, bool).reshape(-1, 16)
+    return int((labelled & outside_image(keypoints, width, height)).sum())
+
+
 def check_images(
     items: Sequence[ImageToCheck],
     report: BadInputReport,
@@ -127,6 +148,9 @@ def check_images(
         for size, problem in tqdm.tqdm(pool.map(one, range(len(items))), desc, len(items), disable=None):
             if problem is not None:
                 report.problem(*problem)
+            elif count := joints_outside_kept(items[len(sizes)], *size):
+                report.note("joint_outside_image_kept", f"{items[len(sizes)].where}: {count} labelled joint(s) "
+                            "a little outside the image, kept (truncated people)")  # fmt: skip
             sizes.append(None if problem else size)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # after a raise: no image left being decoded

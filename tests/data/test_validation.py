@@ -149,3 +149,27 @@ def test_training_on_nothing_usable_stops_before_its_first_step(tmp_path, on_bad
     with pytest.raises(ValueError, match=message):
         loop.train_and_evaluate(config, workdir)
     assert not workdir.exists() or not any(workdir.rglob("*"))  # no config, metrics or checkpoint written
+
+
+def test_a_joint_a_little_outside_is_data_and_one_image_size_away_is_not():
+    """0-based pixels of a 64x48 image span [-0.5, 63.5] x [-0.5, 47.5]; one image size more is the limit."""
+    keypoints = np.tile([[10.0, 10.0]], (16, 1))
+    labelled = np.ones(16, bool)
+    for joint_at, bad in [((10, -5), False), ((127.5, 10), False), ((-64.5, 10), False), ((10, 95.5), False),
+                          ((128.0, 10), True), ((-65.0, 10), True), ((10, -48.6), True)]:  # fmt: skip
+        keypoints[9] = joint_at  # the head top of a person cut by the image's edge
+        problem = validation.person_problem(keypoints, labelled, 64, 48, "r")
+        assert (problem is not None) == bad, (joint_at, problem)
+        if bad:
+            assert problem[0] == "joint_outside_image" and "more than one image size away" in problem[1]
+
+
+def test_images_with_joints_a_little_outside_are_kept_and_counted(tmp_path):
+    head_out = [[10.0 + k, 5.0 + 2 * k] for k in range(16)]
+    head_out[9] = [20.0, -4.0]  # 1-based: 5 px above the top row
+    folder = _folder(tmp_path, [_record("a.jpg"), _record("b.jpg", joints=head_out)])
+    report = BadInputReport("raise")
+    records = load_mpii_json(folder, report=report)
+    assert [r.image_path.name for r in records] == ["a.jpg", "b.jpg"]
+    np.testing.assert_allclose(records[1].keypoints[0, 9], [19.0, -5.0])  # 0-based, kept as given
+    assert report.problem_counts == {} and report.note_counts == {"joint_outside_image_kept": 1}
