@@ -62,7 +62,7 @@ def encode_png(image: np.ndarray) -> bytes:
 def training_images(manual_dir: pathlib.Path, config: LtshMixedConfig, report) -> tuple[list[ImageAnnotation], dict]:
     """The D_R training images (validation groups left out, bad input reported), and the folders to read."""
     images_dir = manual_dir / mpii.IMAGES_DIR if (manual_dir / mpii.IMAGES_DIR).is_dir() else manual_dir
-    masks_dir = manual_dir / mpii.MASKS_DIR if (manual_dir / mpii.MASKS_DIR).is_dir() else None
+    masks_dir = mpii.MaskFolders.of(manual_dir)
     _, images = mpii._load_annotations(manual_dir, report)
     images = mpii.usable_images(images, images_dir, masks_dir, report)
     groups = [im.group_id for im in images if im.group_id is not None]

@@ -26,6 +26,26 @@ from ltsh_jax.data.user_paths import UnsafePathError, confined_path
 
 IMAGES_DIR = "images"
 MASKS_DIR = "unannotated_masks"
+# The masks as the paper's authors released them: masks/mask_<image name> (JPEG), read by their
+# tf_pose/pose_dataset_personLevel_minDist.py (`read_image_url`) with cv2.threshold(mask, 30, ...): a pixel
+# counts when > 30, because JPEG noise leaves small nonzero values everywhere.
+RELEASED_MASKS_DIR = "masks"
+RELEASED_MASK_PREFIX = "mask_"
+JPEG_MASK_THRESHOLD = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskFolders:
+    """Where a manual_dir keeps masks of its unannotated people: ours (lossless PNG, nonzero = person) and the
+    authors' release (JPEG, > JPEG_MASK_THRESHOLD = person); None when the folder is absent."""
+
+    ours: pathlib.Path | None = None
+    released: pathlib.Path | None = None
+
+    @classmethod
+    def of(cls, manual_dir: pathlib.Path) -> MaskFolders:
+        ours, released = manual_dir / MASKS_DIR, manual_dir / RELEASED_MASKS_DIR
+        return cls(ours if ours.is_dir() else None, released if released.is_dir() else None)
 PAPER_VALIDATION_GROUPS = 343
 
 
@@ -60,7 +80,8 @@ class Builder(MultiPersonBuilder):
                                mpii_val.json (not test.json: it has no joints). The .mat wins if both exist.
     Optional:
       {MASKS_DIR}/ <image name without extension>.png: nonzero where people without annotations are,
-                               same size as the image.
+                               same size as the image; or the paper's released masks as they come,
+      {RELEASED_MASKS_DIR}/ {RELEASED_MASK_PREFIX}<image name> (JPEG): a person where the value is > {JPEG_MASK_THRESHOLD}.
     Then: python -m data_builders.build mpii_multiperson --data_dir=DATA --manual_dir=THAT_FOLDER
     """
 
@@ -74,7 +95,7 @@ class Builder(MultiPersonBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
         manual_dir = pathlib.Path(dl_manager.manual_dir)
         images_dir = manual_dir / IMAGES_DIR if (manual_dir / IMAGES_DIR).is_dir() else manual_dir
-        masks_dir = manual_dir / MASKS_DIR if (manual_dir / MASKS_DIR).is_dir() else None
+        masks_dir = MaskFolders.of(manual_dir)
         source, images = _load_annotations(manual_dir, self.report)
         images = usable_images(images, images_dir, masks_dir, self.report)
         if not images:
@@ -99,7 +120,7 @@ class Builder(MultiPersonBuilder):
         return splits
 
     def _generate_examples(
-        self, images: list[ImageAnnotation], images_dir: pathlib.Path, masks_dir: pathlib.Path | None
+        self, images: list[ImageAnnotation], images_dir: pathlib.Path, masks_dir: MaskFolders
     ) -> Iterator[tuple[str, dict]]:
         for image in images:
             yield image.name, _example(image, images_dir, masks_dir)
@@ -126,29 +147,39 @@ def image_path(images_dir: pathlib.Path, image: ImageAnnotation) -> pathlib.Path
     return confined_path(images_dir, image.name, image.where)
 
 
-def _mask_path(masks_dir: pathlib.Path | None, image: ImageAnnotation) -> pathlib.Path | None:
-    """The image's unannotated-people mask, None when there is none; confined to masks_dir."""
-    if masks_dir is None:
-        return None
-    name = pathlib.PurePosixPath(image.name.replace("\\", "/")).with_suffix(".png").as_posix()
-    path = confined_path(masks_dir, name, f"{image.where} (its mask in {MASKS_DIR}/)")
-    return path if path.is_file() else None
+def _mask_path(masks: MaskFolders, image: ImageAnnotation) -> tuple[pathlib.Path, int] | None:
+    """(the image's unannotated-people mask, its threshold: a person where value > threshold), None when there
+    is none; ours (PNG, > 0) before the authors' release (JPEG, > 30); confined to its folder."""
+    name = pathlib.PurePosixPath(image.name.replace("\\", "/"))
+    candidates = []
+    if masks.ours is not None:
+        candidates.append((masks.ours, name.with_suffix(".png").as_posix(), MASKS_DIR, 0))
+    if masks.released is not None:
+        released = name.with_name(RELEASED_MASK_PREFIX + name.name).as_posix()
+        candidates.append((masks.released, released, RELEASED_MASKS_DIR, JPEG_MASK_THRESHOLD))
+    for folder, mask_name, label, threshold in candidates:
+        path = confined_path(folder, mask_name, f"{image.where} (its mask in {label}/)")
+        if path.is_file():
+            return path, threshold
+    return None
 
 
-def _read_mask(path: pathlib.Path, width: int, height: int) -> bytes:
-    """The mask as the schema's canonical PNG; ValueError if it does not decode or has another size."""
+def _read_mask(mask: tuple[pathlib.Path, int], width: int, height: int) -> bytes:
+    """The mask (path, threshold) as the schema's canonical PNG; ValueError if it does not decode or has
+    another size than its image."""
+    path, threshold = mask
     try:
         with Image.open(path) as image:
-            mask = np.asarray(image.convert("L"))
+            values = np.asarray(image.convert("L"))
     except (OSError, ValueError, SyntaxError) as e:
         raise ValueError(f"{path}: cannot decode the mask ({e})") from None
-    if mask.shape != (height, width):
-        raise ValueError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, its image {width}x{height}")
-    return encode_mask(mask)
+    if values.shape != (height, width):
+        raise ValueError(f"{path}: mask is {values.shape[1]}x{values.shape[0]}, its image {width}x{height}")
+    return encode_mask(values > threshold)
 
 
 def usable_images(
-    images: list[ImageAnnotation], images_dir: pathlib.Path, masks_dir: pathlib.Path | None, report: BadInputReport
+    images: list[ImageAnnotation], images_dir: pathlib.Path, masks_dir: MaskFolders, report: BadInputReport
 ) -> list[ImageAnnotation]:
     """The images that can be written, their sizes set; the others reported (ltsh_jax.data.validation's rules,
     plus the mask: inside masks_dir, decodable, of the image's size)."""
@@ -184,7 +215,7 @@ def usable_images(
     return usable
 
 
-def _example(image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: pathlib.Path | None) -> dict:
+def _example(image: ImageAnnotation, images_dir: pathlib.Path, masks_dir: MaskFolders) -> dict:
     people = image.people
     mask = _mask_path(masks_dir, image)
     return make_example(

@@ -156,3 +156,18 @@ def test_import_registers_the_builder_and_reading_needs_no_builder_code(run_buil
     assert (
         metadata["build_report"]["problem_counts"] == {} and metadata["annotation_source"] == "train.json, valid.json"
     )
+
+
+def test_the_authors_released_jpeg_masks_are_read_with_their_threshold(write_manual_dir, run_build):
+    """masks/mask_<image>.jpg as the paper's authors released them: JPEG noise must not mark the whole image."""
+    folder = write_manual_dir("json")
+    (folder / "masks").mkdir()
+    width, height = Image.open(folder / "images" / "000000002.jpg").size
+    drawn = np.zeros((height, width), np.uint8)
+    drawn[10:30, 20:50] = 255  # one unannotated person
+    Image.fromarray(drawn).save(folder / "masks" / "mask_000000002.jpg", quality=60)
+    noisy = np.asarray(Image.open(folder / "masks" / "mask_000000002.jpg").convert("L"))
+    assert (noisy != 0).sum() > drawn.astype(bool).sum()  # the noise a "!= 0" reading would take for people
+    mask = sources.decode_example(_examples(run_build(folder))["000000002.jpg"][1]).unannotated_mask
+    np.testing.assert_array_equal(mask, noisy > 30)  # the reference's cv2.threshold(mask, 30, ...)
+    assert mask[14:26, 24:46].all() and not mask[:, :16].any() and not mask[34:].any()  # by hand: the box, no noise
