@@ -81,7 +81,8 @@ class Builder(MultiPersonBuilder):
     Optional:
       {MASKS_DIR}/ <image name without extension>.png: nonzero where people without annotations are,
                                same size as the image; or the paper's released masks as they come,
-      {RELEASED_MASKS_DIR}/ {RELEASED_MASK_PREFIX}<image name> (JPEG): a person where the value is > {JPEG_MASK_THRESHOLD}.
+      {RELEASED_MASKS_DIR}/ {RELEASED_MASK_PREFIX}<image name> (JPEG): a person where the value is
+                               > {JPEG_MASK_THRESHOLD}.
     Then: python -m data_builders.build mpii_multiperson --data_dir=DATA --manual_dir=THAT_FOLDER
     """
 
