@@ -8,6 +8,8 @@ data_builders.features, NaN head boxes where the source has none.
 from __future__ import annotations
 
 import dataclasses
+import json
+import pathlib
 
 import numpy as np
 
@@ -81,3 +83,48 @@ def draw_validation_groups(group_ids: list[int], requested: int, seed: int) -> t
         note += "; no validation split" if count == 0 else ""
     chosen = np.random.default_rng(seed).choice(np.asarray(ids, np.int64), size=count, replace=False)
     return sorted(int(g) for g in chosen), note
+
+
+def read_validation_names(path: pathlib.Path) -> set[str]:
+    """The image names (file names, no folders) of a validation split file; ValueError naming the file otherwise.
+
+    Two formats: the paper's own annotation JSON (`{"root": [...]}` or a list of per-person records with
+    `img_paths` and `isValidation`, as its code reads them in `tf_pose/pose_dataset_personLevel_minDist.py`:
+    validation where int(isValidation) == 1), or text with one image name per line (`#` starts a comment).
+    """
+    text = path.read_text()
+    if path.suffix.lower() != ".json":
+        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+        return {pathlib.PurePosixPath(line.replace("\\", "/")).name for line in lines if line}
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    records = records.get("root") if isinstance(records, dict) else records
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a list of records or {{'root': [...]}} (the paper's annotation JSON)")
+    names = set()
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or "img_paths" not in record or "isValidation" not in record:
+            raise ValueError(f"{path} record {i}: needs the fields 'img_paths' and 'isValidation'")
+        if int(record["isValidation"]) == 1:
+            names.add(pathlib.PurePosixPath(str(record["img_paths"]).replace("\\", "/")).name)
+    return names
+
+
+def groups_named(images: list[ImageAnnotation], names: set[str]) -> tuple[list[int], str | None]:
+    """The multi-person groups of the images named in a split file, and a note on names it has that are not
+    usable multi-person images here (not annotated, not in a group, or skipped as bad input)."""
+    chosen = sorted({im.group_id for im in images if im.group_id is not None and _file_name(im.name) in names})
+    found = {_file_name(im.name) for im in images if im.group_id is not None}
+    missing = sorted(names - found)
+    note = None
+    if missing:
+        note = (
+            f"{len(missing)} of the split file's {len(names)} images are no multi-person image here, e.g. {missing[:3]}"
+        )
+    return chosen, note
+
+
+def _file_name(name: str) -> str:
+    return pathlib.PurePosixPath(name.replace("\\", "/")).name

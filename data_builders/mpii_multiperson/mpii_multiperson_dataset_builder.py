@@ -46,15 +46,20 @@ class MaskFolders:
     def of(cls, manual_dir: pathlib.Path) -> MaskFolders:
         ours, released = manual_dir / MASKS_DIR, manual_dir / RELEASED_MASKS_DIR
         return cls(ours if ours.is_dir() else None, released if released.is_dir() else None)
+
+
 PAPER_VALIDATION_GROUPS = 343
 
 
 @dataclasses.dataclass
 class MpiiMultipersonConfig(tfds.core.BuilderConfig):
-    """num_validation_groups: groups drawn for validation; split_seed: seed of np.random.default_rng."""
+    """num_validation_groups: groups drawn for validation; split_seed: seed of np.random.default_rng;
+    validation_file: instead of the draw, the groups of the images a split file names (in manual_dir: the
+    paper's annotation JSON with `isValidation`, or one image name per line; annotations.read_validation_names)."""
 
     num_validation_groups: int = PAPER_VALIDATION_GROUPS
     split_seed: int = 0
+    validation_file: str = ""
 
 
 class Builder(MultiPersonBuilder):
@@ -103,7 +108,13 @@ class Builder(MultiPersonBuilder):
             raise ValueError(f"{manual_dir}: no image left to write\n{self.report.summary()}")
         groups = [im.group_id for im in images if im.group_id is not None]
         config = self.builder_config
-        chosen, note = annotations.draw_validation_groups(groups, config.num_validation_groups, config.split_seed)
+        if config.validation_file:
+            split_file = confined_path(manual_dir, config.validation_file, "validation_file")
+            if not split_file.is_file():
+                raise FileNotFoundError(f"{split_file}: no such validation split file (validation_file)")
+            chosen, note = annotations.groups_named(images, annotations.read_validation_names(split_file))
+        else:
+            chosen, note = annotations.draw_validation_groups(groups, config.num_validation_groups, config.split_seed)
         if note:
             self.report.note("validation_groups", note)
         chosen_set = set(chosen)
@@ -113,6 +124,7 @@ class Builder(MultiPersonBuilder):
             annotation_source=source,
             head_box_source="annotation" if source.endswith(".mat") else "derived from head top and upper neck",
             validation_groups=chosen,
+            validation_source=config.validation_file or f"{len(chosen)} groups drawn with seed {config.split_seed}",
             num_multiperson_groups=len(groups),
         )
         splits = {"train": self._generate_examples(train, images_dir, masks_dir)}

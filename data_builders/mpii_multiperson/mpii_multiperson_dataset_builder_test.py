@@ -171,3 +171,27 @@ def test_the_authors_released_jpeg_masks_are_read_with_their_threshold(write_man
     mask = sources.decode_example(_examples(run_build(folder))["000000002.jpg"][1]).unannotated_mask
     np.testing.assert_array_equal(mask, noisy > 30)  # the reference's cv2.threshold(mask, 30, ...)
     assert mask[14:26, 24:46].all() and not mask[:, :16].any() and not mask[34:].any()  # by hand: the box, no noise
+
+
+def test_a_validation_split_file_chooses_the_validation_images(run_build, tmp_path):
+    """The paper's own split: its annotation JSON (isValidation per person record) or a list of image names."""
+    import shutil
+
+    folder = tmp_path / "manual"
+    shutil.copytree(DUMMY / "json", folder)
+    drawn = _examples(run_build(folder))
+    in_groups = sorted(n for n, (_, ex) in drawn.items() if (ex["people"]["group_id"] != NO_GROUP).any())
+    assert len(in_groups) == 4
+    (folder / "val.txt").write_text(f"# the paper's validation images\n{in_groups[0]}\nimages/{in_groups[2]}\n"
+                                    "999999999.jpg\n")  # fmt: skip
+    paper = [{"img_paths": n, "isValidation": float(n == in_groups[1]), "joint_self": []} for n in NAMES]
+    (folder / "MPI_split.json").write_text(json.dumps({"root": paper}))
+    for split_file, want in [("val.txt", {in_groups[0], in_groups[2]}), ("MPI_split.json", {in_groups[1]})]:
+        builder = run_build(folder, config_overrides={"validation_file": split_file})
+        examples = _examples(builder)
+        assert {n for n, (split, _) in examples.items() if split == "validation"} == want
+        assert set(examples) == set(NAMES)  # the others train
+        assert builder.info.metadata["validation_source"] == split_file
+    assert builder.report.note_counts.get("validation_groups") is None
+    with pytest.raises(ValueError, match="outside|'..'"):
+        run_build(folder, config_overrides={"validation_file": "../val.txt"})
