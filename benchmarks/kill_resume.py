@@ -1,0 +1,143 @@
+"""Kill -9 at random times, resume, compare: training runs and dataset builds against uninterrupted ones.
+
+    python -m benchmarks.kill_resume [--train_kills 14 --build_kills 6] [--seed 0] [--output rows.json]
+
+Training: `experiments.train` on the real MPII samples (`smoke.py:test`, a checkpoint every 2 steps) is
+run once uninterrupted, then again in another workdir where each start is SIGKILLed after a random
+delay (seeded; spread over start-up, steps and checkpoint writes), until the kills are spent and a last
+start finishes. Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, the same way.
+Prints, then writes as JSON:
+- failed resumes: starts that exited on their own with an error (not our kill);
+- divergences: metrics.jsonl steps whose loss differs from the uninterrupted run's (bit for bit), and
+  dataset files whose bytes differ;
+- orphans: what the last, successful start left that an uninterrupted run does not have (temporary
+  checkpoint folders, incomplete.* build folders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "data" / "real_samples" / "mpii"
+
+
+def train_command(workdir: pathlib.Path, steps: int) -> list[str]:
+    return [
+        sys.executable, "-m", "experiments.train", "--config=experiments/configs/smoke.py:test",
+        f"--workdir={workdir}", f"--config.data.dir={SAMPLES}", "--config.data.annotation_file=test_mpii.json",
+        f"--config.train.num_steps={steps}", "--config.train.log_every=1", "--config.train.checkpoint_every=2",
+        "--config.train.eval_every=0",
+    ]  # fmt: skip
+
+
+def build_command(data_dir: pathlib.Path) -> list[str]:
+    return [
+        sys.executable, "-m", "data_builders.build", "ltsh_synthetic/tiny", f"--data_dir={data_dir}",
+        "--config_override", "num_train=12", "--config_override", "num_validation=4",
+    ]  # fmt: skip
+
+
+def run_to_end(command: list[str], log: pathlib.Path) -> tuple[int, float]:
+    """(exit code, seconds) of one uninterrupted start."""
+    start = time.perf_counter()
+    with log.open("ab") as out:
+        code = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
+    return code, time.perf_counter() - start
+
+
+def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pathlib.Path) -> dict:
+    """Starts `command` again and again, SIGKILLing each start after U[0.1, 1.0] x duration until `kills` kills
+    landed; then one start runs to the end. Counts starts that failed by themselves."""
+    landed, failed, starts = 0, 0, 0
+    while True:
+        starts += 1
+        with log.open("ab") as out:
+            process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            delay = float(rng.uniform(0.1, 1.0)) * duration if landed < kills else None
+            try:
+                code = process.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                landed += 1
+                print(f"  kill {landed}/{kills} after {delay:.1f} s", flush=True)
+                continue
+        if code != 0:
+            failed += 1
+            print(f"  a start failed by itself (exit {code}); see {log}", flush=True)
+            if failed > 3:
+                break
+            continue
+        if landed >= kills:
+            break
+    return {"kills": landed, "starts": starts, "failed_resumes": failed}
+
+
+def losses(workdir: pathlib.Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return {row["step"]: row["loss"] for row in rows if "loss" in row}
+
+
+def leftover_names(root: pathlib.Path) -> set[str]:
+    """Relative paths of temporary or incomplete folders under root (what a killed writer leaves)."""
+    marks = ("tmp", "incomplete", "partial")
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir() and any(m in p.name for m in marks)}
+
+
+def dataset_files(data_dir: pathlib.Path) -> dict[str, bytes]:
+    return {str(p.relative_to(data_dir)): p.read_bytes() for p in sorted(data_dir.rglob("*.array_record-*"))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train_kills", type=int, default=14)
+    parser.add_argument("--build_kills", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=24, help="training steps of each run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="also write the results as JSON here")
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="kill_resume_") as tmp:
+        tmp = pathlib.Path(tmp)
+        log = tmp / "log.txt"
+        if args.train_kills:
+            print("training: the uninterrupted run", flush=True)
+            code, seconds = run_to_end(train_command(tmp / "ref", args.steps), log)
+            if code != 0:
+                raise SystemExit(f"the uninterrupted training run failed (exit {code}): {log.read_text()[-2000:]}")
+            killed = run_with_kills(train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log)
+            ref, got = losses(tmp / "ref"), losses(tmp / "killed")
+            killed["divergences"] = sum(ref[s] != got.get(s) for s in ref) + len(set(got) - set(ref))
+            killed["orphans"] = sorted(leftover_names(tmp / "killed") - leftover_names(tmp / "ref"))
+            killed["uninterrupted_seconds"] = round(seconds, 1)
+            results["training"] = killed
+        if args.build_kills:
+            print("builds: the uninterrupted build", flush=True)
+            code, seconds = run_to_end(build_command(tmp / "ref_data"), log)
+            if code != 0:
+                raise SystemExit(f"the uninterrupted build failed (exit {code}): {log.read_text()[-2000:]}")
+            killed = run_with_kills(build_command(tmp / "killed_data"), args.build_kills, seconds, rng, log)
+            ref, got = dataset_files(tmp / "ref_data"), dataset_files(tmp / "killed_data")
+            killed["divergences"] = sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
+            killed["orphans"] = sorted(leftover_names(tmp / "killed_data") - leftover_names(tmp / "ref_data"))
+            killed["uninterrupted_seconds"] = round(seconds, 1)
+            results["builds"] = killed
+    print(json.dumps(results, indent=2))
+    if args.output:
+        pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
