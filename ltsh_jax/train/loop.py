@@ -181,8 +181,6 @@ def train_and_evaluate(
             f"config.train.num_steps={config.train.num_steps} is below the step this run has reached "
             f"({checkpointer.latest_step()} in {checkpointer.directory})"
         )
-    if is_chief:
-        run_config.record_run_config(config, workdir, checkpointer.latest_step() or 0, allow_config_change)
     if (latest := checkpointer.latest_step()) is not None:  # first the groups: a run with others stops here
         pipeline.restore(checkpointer.meta(latest)["input_pipeline"])
     with _stage("model: parameters initialised or restored"):
@@ -207,6 +205,8 @@ def train_and_evaluate(
 
     start = int(state.step)
     num_steps = config.train.num_steps
+    if is_chief:  # once the checkpoint and its groups are known to fit: a refused resume records nothing
+        run_config.record_run_config(config, workdir, start, allow_config_change)
     last_good = checkpointer.latest_step()
     writer = MetricsWriter(workdir, enabled=is_chief, resume_step=start)
     record: dict = {}
