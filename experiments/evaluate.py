@@ -1,9 +1,10 @@
 """Evaluate a trained student on a dataset split with the MPII multi-person protocol.
 
-    python -m experiments.evaluate --config=experiments/configs/smoke.py --workdir=RUN \
+    python -m experiments.evaluate --workdir=RUN \
         --dataset=mpii_multiperson --split=validation --data_dir=~/tensorflow_datasets
 
-Reads the latest checkpoint of RUN, predicts people on every image of the split (multi-scale and
+Builds the model from the run's own config (RUN/config.json; --config=path.py[:variant] overrides it),
+reads the latest checkpoint of RUN, predicts people on every image of the split (multi-scale and
 flip-averaged maps, OpenPose decoding) and writes to --output_dir (default RUN/eval_SPLIT):
 predictions.json and ground_truth.json (MPII annolist format), predictions_coco.json, results.json
 (per-joint AP, the seven-column table, visibility bins), table.md, visibility.png and pictures/
@@ -13,10 +14,15 @@ with the predicted skeletons drawn on the first --pictures images.
 from absl import app, flags
 from ml_collections import config_flags
 
+from experiments import cli
+from ltsh_jax.checkpoints import ShapeMismatchError
 from ltsh_jax.evaluation import report
 from ltsh_jax.evaluation.run import EvalSettings, evaluate_checkpoint
+from ltsh_jax.train.run_config import load_run_config, run_config_path
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "The training config of the run (path.py[:variant]).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Override the run's own config (RUN/config.json) with this one (path.py[:variant])."
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (its checkpoints/ are read).")
 _DATASET = flags.DEFINE_string("dataset", "mpii_multiperson", "TFDS dataset name (built with data_builders).")
 _BUILDER_CONFIG = flags.DEFINE_string("builder_config", "", "TFDS builder config of the dataset, if it has them.")
@@ -31,7 +37,7 @@ _FLIP = flags.DEFINE_bool("flip", True, "Average the maps with those of the mirr
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
 _PICTURES = flags.DEFINE_integer("pictures", 8, "Draw the predicted skeletons on this many images.")
 _GROUPS = flags.DEFINE_bool("multi_person_groups", True, "Score only MPII multi-person groups (the protocol).")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
@@ -42,7 +48,16 @@ def main(argv):
         scales=tuple(float(s) for s in _SCALES.value), people_size=_PEOPLE_SIZE.value, flip=_FLIP.value,
         max_images=_MAX_IMAGES.value, pictures=_PICTURES.value, multi_person_groups=_GROUPS.value,
     )  # fmt: skip
-    results = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, settings, _OUTPUT_DIR.value)
+    config = _CONFIG.value if _CONFIG.value is not None else load_run_config(_WORKDIR.value)
+    try:
+        results = evaluate_checkpoint(config, _WORKDIR.value, settings, _OUTPUT_DIR.value)
+    except ShapeMismatchError as error:
+        which = (
+            f"--config={flags.FLAGS['config'].config_filename}"
+            if _CONFIG.value is not None
+            else run_config_path(_WORKDIR.value)
+        )
+        raise ShapeMismatchError(f"the config {which} does not match the run's checkpoint: {error}") from None
     print(report.markdown_table(results["table"], label=_WORKDIR.value.rstrip("/").split("/")[-1]))
     if results["run"]["unscored_people"]:
         print(f"note: {results['run']['unscored_people']} annotated people without a head box were not scored")
@@ -52,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_main(main)

@@ -3,7 +3,10 @@
     python -m experiments.train --config=experiments/configs/smoke.py[:variant] --workdir=DIR \
         [--config.train.num_steps=1000 ...]
 
-Rerunning the same command resumes from the latest checkpoint in DIR. On a multi-host TPU pod (or
+Rerunning the same command resumes from the latest checkpoint in DIR; a config other than the run's
+(DIR/config.json) is refused unless --allow_config_change, which records the change in config.json's
+config_history. Mistakes (a field out of range, a misplaced field, a refused config, a diverged run) end in
+one line; --verbosity=0 shows the libraries' INFO logs (checkpoint writes). On a multi-host TPU pod (or
 several GPU hosts) run the same command on every host with --distributed: jax.distributed connects
 the hosts first, and each host then reads only its own slice of every batch.
 """
@@ -12,6 +15,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
+from experiments import cli
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.train import loop
 
@@ -19,6 +23,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (path.py 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (multi-host pods; the cluster is auto-detected)."
+)
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
+    "allow_config_change", False, "Resume with a config other than the run's, recording the change in config.json."
 )
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -29,8 +36,8 @@ def main(argv):
     apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), read when the first backend starts
     if _DISTRIBUTED.value:
         jax.distributed.initialize()
-    loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_main(main)

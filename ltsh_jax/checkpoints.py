@@ -33,6 +33,26 @@ class OldLayoutError(ValueError):
     """A checkpoint written before the teacher moved into the student's checkpoint."""
 
 
+class ShapeMismatchError(ValueError):
+    """A checkpoint's arrays are not those the config builds (another width, stage count or skeleton)."""
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+    """{'a/b/c': shape} of a tree whose leaves have a `.shape` (arrays, orbax ArrayMetadata)."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): tuple(leaf.shape)
+            for path, leaf in leaves}  # fmt: skip
+
+
+def shape_differences(saved, wanted) -> list[str]:
+    """One phrase per array that is missing, extra or of another shape in `saved` compared with `wanted`."""
+    a, b = _shapes(saved), _shapes(wanted)
+    out = [f"{k}: {a[k]} saved, {b[k]} wanted" for k in a.keys() & b.keys() if a[k] != b[k]]
+    out += [f"{k}: saved, not wanted" for k in a.keys() - b.keys()]
+    out += [f"{k}: wanted, not saved" for k in b.keys() - a.keys()]
+    return sorted(out)
+
+
 class Checkpointer:
     """Saves and restores named pytree items plus a JSON 'meta' under `directory`, keeping the newest
     `max_to_keep` steps."""
@@ -64,6 +84,8 @@ class Checkpointer:
         when it is missing otherwise (the run was written with another configuration).
         """
         self._check_items(step, like)
+        if "params" in like:
+            self._check_params(step, like["params"])
         args = {name: ocp.args.StandardRestore(_abstract(tree)) for name, tree in like.items()}
         restored = self._manager.restore(step, args=ocp.args.Composite(**args, **{META: ocp.args.JsonRestore()}))
         return {name: restored[name] for name in like}, dict(restored[META])
@@ -87,11 +109,23 @@ class Checkpointer:
         raise ValueError(f"{step_dir} has no item {missing}: it was written with another configuration "
                          "(config.teacher.enabled?)")  # fmt: skip
 
+    def _check_params(self, step: int, params) -> None:
+        """ShapeMismatchError (one line) when the parameters saved at `step` are not the arrays of `params`
+        (read from the checkpoint's metadata, before any array)."""
+        saved = ocp.StandardCheckpointHandler().metadata(self.directory / str(step) / "params").tree
+        if differences := shape_differences(saved, params):
+            more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+            raise ShapeMismatchError(
+                f"{self.directory / str(step)}: its parameters are not the config's model: {differences[0]}{more}"
+            )
+
     def restore_params(self, params, step: int | None = None):
-        """Only the student's parameters (of the latest step by default): to start a new run or evaluate."""
+        """Only the student's parameters (of the latest step by default): to start a new run or evaluate.
+        ShapeMismatchError when they are not the arrays `params` has."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        self._check_params(step, params)
         restored = self._manager.restore(
             step, args=ocp.args.Composite(params=ocp.args.StandardRestore(_abstract(params)))
         )

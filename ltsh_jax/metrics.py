@@ -1,13 +1,17 @@
 """Training metrics to WORKDIR/metrics.jsonl (one JSON object per logged step), TensorBoard and a plot.
 
-metrics.jsonl is the record of a run: a resumed run first drops the lines after its restored step, so
-the file of a killed-and-resumed run equals that of an uninterrupted one.
+metrics.jsonl is the record of a run, only ever appended to: a resumed run first cuts the file after its
+restored step's last line (one truncate, never a rewrite), so the file of a killed-and-resumed run equals
+that of an uninterrupted one. A last line without its newline was torn by a kill mid-write: readers skip it
+and a resumed run cuts it off with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -25,19 +29,40 @@ def _jsonable(value):
     return [_jsonable(v) for v in array]
 
 
-def read_metrics(workdir: str | pathlib.Path) -> list[dict]:
-    """All records of WORKDIR/metrics.jsonl (empty when the file does not exist)."""
-    path = pathlib.Path(workdir) / METRICS_FILE
+def _scan(path: pathlib.Path) -> tuple[list[tuple[int, dict]], int | None]:
+    """([(byte offset of its line, record)] of every complete line, offset of a torn last line or None).
+
+    Every record is written with its newline in one write, so a last line without one is torn."""
     if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+        return [], None
+    records, offset = [], 0
+    for number, line in enumerate(path.read_bytes().splitlines(keepends=True), 1):
+        if not line.endswith(b"\n"):
+            return records, offset
         if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
+                records.append((offset, json.loads(line)))
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(f"{path}:{number}: not a JSON object ({error})") from error
-    return records
+        offset += len(line)
+    return records, None
+
+
+def read_metrics(workdir: str | pathlib.Path) -> list[dict]:
+    """All records of WORKDIR/metrics.jsonl (empty when the file does not exist; a torn last line skipped)."""
+    return [record for _, record in _scan(pathlib.Path(workdir) / METRICS_FILE)[0]]
+
+
+def cut_after(workdir: str | pathlib.Path, step: int) -> None:
+    """Truncates WORKDIR/metrics.jsonl after the last record of `step` or earlier (a torn last line goes too,
+    with a warning): what a run resumed from `step` appends to."""
+    path = pathlib.Path(workdir) / METRICS_FILE
+    records, torn = _scan(path)
+    cut = next((offset for offset, record in records if record.get("step", 0) > step), torn)
+    if torn is not None:
+        logging.warning("%s: dropped its torn last line (a kill while it was written) at byte %d", path, torn)
+    if cut is not None:
+        os.truncate(path, cut)
 
 
 class MetricsWriter:
@@ -50,8 +75,7 @@ class MetricsWriter:
         if not enabled:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
-        kept = [r for r in read_metrics(self.workdir) if r.get("step", 0) <= resume_step]
-        (self.workdir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in kept))
+        cut_after(self.workdir, resume_step)
         from tensorboardX import SummaryWriter  # local: only the writing process needs it
 
         self._tb = SummaryWriter(str(self.workdir / "tensorboard"), purge_step=resume_step + 1)
@@ -62,7 +86,7 @@ class MetricsWriter:
         if not self.enabled:
             return record
         with open(self.workdir / METRICS_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(record) + "\n")  # with its newline: a kill leaves it whole or torn
         for key, value in metrics.items():
             values = np.asarray(value, np.float64).reshape(-1)
             if values.size == 1:

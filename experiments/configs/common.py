@@ -77,6 +77,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.eval_every = 1_000
     config.train.checkpoint_every = 1_000
     config.train.max_checkpoints = 3
+    # Non-finite updates are skipped on device; this many in a row stop the run (train/health.py).
+    config.train.max_skip_streak = 5
 
     # The adversarial teacher (ltsh_jax/teacher/hook.py), off unless a row turns it on (teacher_common.py).
     config.teacher = ml_collections.ConfigDict()

@@ -5,7 +5,9 @@ to the one jitted step. Every `log_every` steps the metrics come back to the hos
 TensorBoard, progress bar); every `checkpoint_every` steps the state is saved, with the input
 pipeline's group schedule in its meta.
 Batches are a function of (seed, step, group schedule), so a run killed and resumed from its last
-checkpoint reproduces the uninterrupted run exactly.
+checkpoint reproduces the uninterrupted run exactly. Non-finite updates are skipped on device and
+counted; a state is saved only once its parameters gave a finite loss on its batch (train/health.py),
+so the checkpoint a stopped run names as good really is.
 With config.teacher.enabled, a `hook.TeacherHook` sees every step's batch and metrics, chooses
 the synthetic group every N steps (its records go to metrics.jsonl); its state is saved as items of
 the same checkpoint as the student's (ltsh_jax/checkpoints.py).
@@ -13,10 +15,11 @@ the same checkpoint as the student's (ltsh_jax/checkpoints.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import pathlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -34,8 +37,8 @@ from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.models.vgg_weights import check_backbone_init, init_backbone
 from ltsh_jax.skeleton import Skeleton
 from ltsh_jax.teacher import hook
-from ltsh_jax.train import optim
-from ltsh_jax.train.run_config import write_run_config
+from ltsh_jax.train import health, optim, run_config
+from ltsh_jax.train.config_checks import ConfigError, check_training_config
 from ltsh_jax.train.step import create_train_state, make_eval_step, make_train_step
 
 
@@ -120,14 +123,25 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng, ex
     replicated = sharding.replicated(mesh)
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(optimizer.init(params), replicated)
-    step, restored = 0, {}
+    step, restored, meta = 0, {}, {}
     if latest is not None:
         restored, meta = checkpointer.restore(latest, {"params": params, "opt_state": opt_state, **extra_items})
         params, opt_state = restored.pop("params"), restored.pop("opt_state")
         step = int(meta["step"])
         _announce(f"resumed from step {step} in {checkpointer.directory}")
-    state = create_train_state(params, optimizer, step=step, opt_state=opt_state, mesh=mesh)
+    state = create_train_state(
+        params, optimizer, step=step, opt_state=opt_state, mesh=mesh,
+        skipped=meta.get("skipped_updates", 0), skip_streak=meta.get("skip_streak", 0),
+    )  # fmt: skip
     return state, optimizer, restored
+
+
+@contextlib.contextmanager
+def _stage(what: str) -> Iterator[None]:
+    """Announces `what` with the seconds it took, so that the first minute of a run is not silent."""
+    start = time.perf_counter()
+    yield
+    _announce(f"[start-up] {what} in {time.perf_counter() - start:.1f} s")
 
 
 def _announce(message: str) -> None:
@@ -136,63 +150,67 @@ def _announce(message: str) -> None:
         tqdm.tqdm.write(message)
 
 
-def _check_finite(loss: float, step: int, last_good: int | None, checkpoint_dir: pathlib.Path) -> None:
-    if not math.isfinite(loss):
-        where = f"step {last_good} in {checkpoint_dir}" if last_good is not None else "none (no checkpoint yet)"
-        raise FloatingPointError(
-            f"the training loss is {loss} at step {step}: stopping. Last good checkpoint: {where}. "
-            "Lower optim.learning_rate or check the data, then rerun the same command to resume."
-        )
-
-
 def _mean_eval_loss(eval_step, params, batches, mesh) -> float:
     return float(np.mean([float(eval_step(params, sharding.global_batch(b, mesh))) for b in batches]))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, allow_config_change: bool = False
+) -> dict:
     """Trains the student described by `config`, writing checkpoints and metrics under `workdir`.
 
-    Returns the last metrics record. Resumes from the latest checkpoint in workdir when there is one.
+    Returns the last metrics record. Resumes from the latest checkpoint in workdir when there is one; a
+    config other than the run's (WORKDIR/config.json) is refused unless `allow_config_change`, which records
+    the change in the file's config_history (train/run_config.py).
     """
     workdir = pathlib.Path(workdir)
+    check_training_config(config)  # before any data is read
+    run_config.check_resume(config, workdir, allow_config_change)
     is_chief = jax.process_index() == 0
     skeleton = get_skeleton(config)
-    if config.data.input_size % config.data.stride:
-        raise ValueError(
-            f"config.data.input_size={config.data.input_size} is not a multiple of "
-            f"config.data.stride={config.data.stride}"
-        )
     if not config.init_from and not (workdir / "checkpoints").is_dir():  # a fresh run: its weights file, first
         check_backbone_init(config.model.vgg_weights, required=config.model.vgg_required)
     mesh = sharding.make_mesh()
     sharding.check_batch_size(config.train.batch_size, mesh)
-    pipeline = make_pipeline(config, skeleton)
-    teacher_hook = _make_teacher_hook(config, pipeline, workdir)  # None unless config.teacher.enabled
+    with _stage("data: sources opened, people indexed"):
+        pipeline = make_pipeline(config, skeleton)
+        teacher_hook = _make_teacher_hook(config, pipeline, workdir)  # None unless config.teacher.enabled
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
-        write_run_config(config, workdir)
     model = build_model(config, skeleton)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.train.max_checkpoints)
+    if (checkpointer.latest_step() or 0) > config.train.num_steps:
+        pipeline.close()
+        raise ConfigError(
+            f"config.train.num_steps={config.train.num_steps} is below the step this run has reached "
+            f"({checkpointer.latest_step()} in {checkpointer.directory})"
+        )
     if (latest := checkpointer.latest_step()) is not None:  # first the groups: a run with others stops here
         pipeline.restore(checkpointer.meta(latest)["input_pipeline"])
-    state, optimizer, restored = _initial_state(
-        config,
-        model,
-        lambda params: optim.make_student_optimizer(config.optim, params),
-        mesh,
-        checkpointer,
-        jax.random.key(config.seed),
-        teacher_hook.checkpoint_items() if teacher_hook is not None else {},
-    )
+    with _stage("model: parameters initialised or restored"):
+        state, optimizer, restored = _initial_state(
+            config,
+            model,
+            lambda params: optim.make_student_optimizer(config.optim, params),
+            mesh,
+            checkpointer,
+            jax.random.key(config.seed),
+            teacher_hook.checkpoint_items() if teacher_hook is not None else {},
+        )
     if teacher_hook is not None:
         teacher_hook.start(int(state.step), restored or None)
     schedule = optim.learning_rate_schedule(config.optim)
     train_step = make_train_step(model, optimizer, config, mesh, skeleton)
     eval_step = make_eval_step(model, config, mesh, skeleton)
-    eval_data = held_out_batches(config, skeleton, pipeline) if config.train.eval_every else []
+    eval_data = []
+    if config.train.eval_every:
+        with _stage(f"held-out batches: {config.data.eval_batches} made"):
+            eval_data = held_out_batches(config, skeleton, pipeline)
 
     start = int(state.step)
     num_steps = config.train.num_steps
+    if is_chief:  # once the checkpoint and its groups are known to fit: a refused resume records nothing
+        run_config.record_run_config(config, workdir, start, allow_config_change)
     last_good = checkpointer.latest_step()
     writer = MetricsWriter(workdir, enabled=is_chief, resume_step=start)
     record: dict = {}
@@ -201,15 +219,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     try:
         for step in range(start, num_steps):
             batch = pipeline.batch(step)
-            state, metrics = train_step(state, sharding.global_batch(batch, mesh))
+            global_batch = sharding.global_batch(batch, mesh)
+            if step == start:
+                with _stage("compile: train step compiled and run once"):
+                    state, metrics = jax.block_until_ready(train_step(state, global_batch))
+            else:
+                state, metrics = train_step(state, global_batch)
             if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, batch, metrics)):
                 writer.write(step + 1, teacher_record)
             done, window_steps = step + 1, window_steps + 1
-            log_now = done == 1 or done % config.train.log_every == 0 or done == num_steps
+            eval_now = config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps)
+            log_now = eval_now or done == 1 or done % config.train.log_every == 0 or done == num_steps
             save_now = done % config.train.checkpoint_every == 0 or done == num_steps
             if log_now or save_now:
                 host = jax.device_get(metrics)
-                _check_finite(float(host["loss"]), done, last_good, checkpointer.directory)
+                health.check_skip_streak(
+                    int(host["skip_streak"]), int(host["skipped_updates"]), done, config.train.max_skip_streak,
+                    last_good, checkpointer.directory,
+                )  # fmt: skip
             if log_now:
                 elapsed = time.perf_counter() - window_start
                 record = {
@@ -218,19 +245,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                     "real_loss_per_joint": host["real_loss_per_joint"],
                     "synthetic_loss_per_joint": host["synthetic_loss_per_joint"],
                     "grad_norm": host["grad_norm"],
+                    "skipped_updates": host["skipped_updates"],
                     "lr": schedule(step),
                     "examples_per_sec": window_steps * config.train.batch_size / max(elapsed, 1e-9),
                 }
-                if config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps):
+                if eval_now:
                     record["eval_loss"] = _mean_eval_loss(eval_step, state.params, eval_data, mesh)
                 record = writer.write(done, record)
-                bar.set_postfix(loss=f"{record['loss']:.4g}")
+                bar.set_postfix(loss=f"{float(host['loss']):.4g}")
                 window_start, window_steps = time.perf_counter(), 0
             if save_now:
+                loss_now = float(eval_step(state.params, global_batch))  # the parameters about to be saved
+                health.check_saveable(loss_now, done, last_good, checkpointer.directory)
                 items = {"params": state.params, "opt_state": state.opt_state}
                 if teacher_hook is not None:
                     items.update(teacher_hook.checkpoint_items())
-                checkpointer.save(done, items, {"step": done, "input_pipeline": pipeline.state()})
+                meta = {"step": done, "input_pipeline": pipeline.state()}
+                meta.update(skipped_updates=int(host["skipped_updates"]), skip_streak=int(host["skip_streak"]))
+                checkpointer.save(done, items, meta)
                 last_good = done
             bar.update(1)
     finally:

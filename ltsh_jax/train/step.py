@@ -1,7 +1,10 @@
 """The student's train state and its one jitted step: targets on device, masked loss, Adam update.
 
 The step is jitted once over the mesh with the batch split along 'data' and the state replicated;
-the state's buffers are donated so a step needs no second copy of the parameters.
+the state's buffers are donated so a step needs no second copy of the parameters. An update whose
+loss, gradients or resulting state are not finite is skipped on device (the state stays as it was)
+and counted in the state, so non-finite numbers never enter the parameters (train/loop.py stops a run
+whose updates keep being skipped).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from ltsh_jax.train import losses, optim, targets
 
 @flax.struct.dataclass
 class TrainState:
-    """Everything a resumed run needs: step counter, parameters, optimizer state."""
+    """Everything a resumed run needs: step counter, parameters, optimizer state, skipped-update counters."""
 
     step: jax.Array
     params: dict
     opt_state: optax.OptState
+    skipped: jax.Array  # updates skipped so far because something was not finite
+    skip_streak: jax.Array  # consecutive skipped updates ending at this step (0 after an applied update)
 
 
 def create_train_state(
@@ -37,12 +42,16 @@ def create_train_state(
     step: int = 0,
     opt_state: optax.OptState | None = None,
     mesh: Mesh | None = None,
+    skipped: int = 0,
+    skip_streak: int = 0,
 ) -> TrainState:
     """The state at `step` (a fresh optimizer state unless `opt_state` is given), replicated over `mesh` if given."""
     state = TrainState(
         step=jnp.asarray(step, jnp.int32),
         params=params,
         opt_state=optimizer.init(params) if opt_state is None else opt_state,
+        skipped=jnp.asarray(skipped, jnp.int32),
+        skip_streak=jnp.asarray(skip_streak, jnp.int32),
     )
     return state if mesh is None else jax.device_put(state, sharding.replicated(mesh))
 
@@ -89,16 +98,40 @@ def make_loss_fn(model: OpenPose, config: ml_collections.ConfigDict, skeleton: S
     return loss_fn
 
 
-def step_metrics(out: losses.LossOutput, grads) -> dict:
-    """What the host logs (and what the teacher will read) from one step."""
+def step_metrics(out: losses.LossOutput, grad_norm: jax.Array, state: TrainState) -> dict:
+    """What the host logs (and what the teacher will read) from one step; `state` is the state after it."""
     return {
         "loss": out.total,
         "stage_losses": out.per_stage,
         "real_loss_per_joint": out.real_per_joint,
         "synthetic_loss_per_joint": out.synthetic_per_joint,
         "sample_loss_per_joint": out.per_sample_per_joint,
-        "grad_norm": optax.tree.norm(grads),
+        "grad_norm": grad_norm,
+        "skipped_updates": state.skipped,
+        "skip_streak": state.skip_streak,
     }
+
+
+def all_finite(tree) -> jax.Array:
+    """One boolean: every number in `tree` is finite (integers always are)."""
+    leaves = [jnp.isfinite(x).all() for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.stack(leaves).all() if leaves else jnp.asarray(True)
+
+
+def guarded_update(state: TrainState, params, opt_state, ok: jax.Array) -> TrainState:
+    """The state after one step: the update applied when `ok`, else skipped (old parameters and optimizer
+    state kept) and counted."""
+
+    def pick(new, old):
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+    return state.replace(
+        step=state.step + 1,
+        params=pick(params, state.params),
+        opt_state=pick(opt_state, state.opt_state),
+        skipped=state.skipped + (~ok).astype(jnp.int32),
+        skip_streak=jnp.where(ok, 0, state.skip_streak + 1),
+    )
 
 
 def make_train_step(
@@ -108,15 +141,18 @@ def make_train_step(
     mesh: Mesh,
     skeleton: Skeleton,
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
-    """The jitted (state, batch) -> (state, metrics) over `mesh`; the input state is donated."""
+    """The jitted (state, batch) -> (state, metrics) over `mesh`; the input state is donated. A non-finite
+    update is skipped and counted (`guarded_update`)."""
     loss_fn = make_loss_fn(model, config, skeleton)
 
     def train_step(state: TrainState, batch: dict):
         (_, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-        return new_state, step_metrics(out, grads)
+        grad_norm = optax.tree.norm(grads)
+        ok = jnp.isfinite(out.total) & jnp.isfinite(grad_norm) & all_finite((params, opt_state))
+        new_state = guarded_update(state, params, opt_state, ok)
+        return new_state, step_metrics(out, grad_norm, new_state)
 
     return jax.jit(
         train_step,

@@ -79,8 +79,8 @@ def test_truth_beside_prediction_draws_the_truth_left_and_the_prediction_right()
     present[0, [8, 9]] = True
     truth = GroundTruthImage(name="a.jpg", keypoints=keypoints, present=present, visible=present,
                              head_boxes=np.array([[30.0, 5, 50, 30]]), groups=np.zeros(1, np.int64))  # fmt: skip
-    nobody = assemble.DecodedPeople(*(np.zeros((0,) + shape, np.float32) for shape in
-                                      [(16, 2), (16,), (), (), (skeleton.num_parts, 2), (skeleton.num_parts,)]))  # fmt: skip
+    shapes = [(16, 2), (16,), (), (), (skeleton.num_parts, 2), (skeleton.num_parts,)]
+    nobody = assemble.DecodedPeople(*(np.zeros((0, *shape), np.float32) for shape in shapes))
     drawn = run.truth_beside_prediction(image, run.ImageResult(truth, 0, nobody), skeleton)
     assert drawn.shape == (60, 80 * 2 + 4, 3)
     left, right = drawn[:, :80], drawn[:, 84:]

@@ -8,19 +8,26 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from data_builders.build import build
 from tests.paths import REPO
 
 DUMMY_JSON = REPO / "data_builders" / "mpii_multiperson" / "dummy_data" / "json"
 
 
-def test_evaluate_writes_consistent_outputs(trained_run, tmp_path):
-    data_dir = tmp_path / "tfds"
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("tfds")
     build("mpii_multiperson", data_dir=data_dir, manual_dir=DUMMY_JSON)
+    return data_dir
+
+
+def test_evaluate_writes_consistent_outputs(trained_run, data_dir, tmp_path):
     output = tmp_path / "eval"
     run = subprocess.run(
-        [
-            sys.executable, "-m", "experiments.evaluate", "--config=experiments/configs/smoke.py:test",
+        [  # no --config: the run's own config.json
+            sys.executable, "-m", "experiments.evaluate",
             f"--workdir={trained_run}", f"--data_dir={data_dir}", "--split=validation", f"--output_dir={output}",
             "--scales=1.0", "--noflip", "--pictures=2",
         ],
@@ -43,6 +50,21 @@ def test_evaluate_writes_consistent_outputs(trained_run, tmp_path):
     )  # fmt: skip
     assert check.returncode == 0, check.stderr[-3000:]
     assert json.loads(recomputed.read_text())["table"] == written["table"]
+
+
+def test_a_config_that_does_not_match_the_checkpoint_is_one_line(trained_run, data_dir, tmp_path):
+    run = subprocess.run(
+        [  # the full smoke config: width 1/8 where the run has 1/16
+            sys.executable, "-m", "experiments.evaluate", "--config=experiments/configs/smoke.py",
+            f"--workdir={trained_run}", f"--data_dir={data_dir}", f"--output_dir={tmp_path / 'eval'}",
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the config --config=experiments/configs/smoke.py does not match"), last
+    assert "saved" in last and "wanted" in last
 
 
 def test_evaluate_names_the_build_command_when_the_dataset_is_missing(trained_run, tmp_path):

@@ -15,11 +15,11 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ltsh_jax.data.bad_input import BadInputError
 from data_builders.build import build
 from data_builders.ltsh_mixed import LtshMixedConfig
 from data_builders.ltsh_stylized import LtshStylizedConfig
 from ltsh_jax.data import decoding, sources
+from ltsh_jax.data.bad_input import BadInputError
 from ltsh_jax.synth import generate, mixed
 from ltsh_jax.synth.stick_people import StickPeople
 from tests.egl import skip_without_egl

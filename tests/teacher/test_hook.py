@@ -29,7 +29,7 @@ from ltsh_jax.models.teacher import Teacher, init_teacher_params
 from ltsh_jax.skeleton import CMU_MPI
 from ltsh_jax.teacher import hook as teacher_hook
 from ltsh_jax.teacher import update
-from ltsh_jax.train import loop
+from ltsh_jax.train import loop, run_config
 from tests.train.kill import kill_at_step
 
 CROP = 32
@@ -234,4 +234,5 @@ def test_tiny_end_to_end_training_with_the_teacher_and_resume(tmp_path, monkeypa
     other = config.copy_and_resolve_references()
     other.teacher.num_groups = 3
     with pytest.raises(ValueError, match="the saved pipeline state was made with groups"):
-        loop.train_and_evaluate(other, tmp_path / "resumed")
+        loop.train_and_evaluate(other, tmp_path / "resumed", allow_config_change=True)
+    assert not run_config.config_history(tmp_path / "resumed")  # a refused resume records nothing

@@ -14,7 +14,7 @@ from experiments.configs import smoke
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.metrics import read_metrics
 from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
-from ltsh_jax.train import loop
+from ltsh_jax.train import health, loop, run_config
 from tests.paths import REPO
 from tests.train.kill import kill_at_step
 
@@ -54,7 +54,7 @@ def uninterrupted(tmp_path_factory):
 
 def test_run_writes_metrics_checkpoints_and_plot(uninterrupted):
     records = read_metrics(uninterrupted)
-    assert [r["step"] for r in records] == [1, 2, 4, 6]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 6]  # 3: eval_every=3 is honoured between logs
     for record in records:
         for key in ("loss", "stage_losses", "lr", "examples_per_sec", "real_loss_per_joint", "grad_norm"):
             assert key in record, key
@@ -62,7 +62,8 @@ def test_run_writes_metrics_checkpoints_and_plot(uninterrupted):
         assert len(record["stage_losses"]) == 2
         np.testing.assert_allclose(sum(record["stage_losses"]), record["loss"], rtol=1e-5)
         assert record["synthetic_loss_per_joint"] == 0.0  # MPII samples are all real
-    assert "eval_loss" in records[-1] and math.isfinite(records[-1]["eval_loss"])
+    assert [r["step"] for r in records if "eval_loss" in r] == [3, 6]
+    assert all(math.isfinite(r["eval_loss"]) for r in records if "eval_loss" in r)
     assert sorted(int(p.name) for p in (uninterrupted / "checkpoints").iterdir() if p.name.isdigit()) == [3, 6]
     assert (uninterrupted / "loss.png").stat().st_size > 1000
     assert json.loads((uninterrupted / "final_metrics.json").read_text())["step"] == 6
@@ -70,12 +71,12 @@ def test_run_writes_metrics_checkpoints_and_plot(uninterrupted):
 
 
 def test_resume_after_kill_gives_the_same_run(uninterrupted, tmp_path, monkeypatch):
-    # batch of the fifth step: steps 1-4 ran, step 3 was checkpointed, step 4 logged
+    # batch of the fifth step: steps 1-4 ran, step 3 was checkpointed, steps 3 and 4 logged
     with monkeypatch.context() as patch:
         kill_at_step(4, patch)
         with pytest.raises(KeyboardInterrupt):
             loop.train_and_evaluate(_config(), tmp_path)
-    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 4]
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3, 4]
     loop.train_and_evaluate(_config(), tmp_path)  # resumes from step 3, rewrites step 4
 
     assert _comparable(read_metrics(tmp_path)) == _comparable(read_metrics(uninterrupted))
@@ -85,18 +86,31 @@ def test_resume_after_kill_gives_the_same_run(uninterrupted, tmp_path, monkeypat
     jax.tree_util.tree_map(np.testing.assert_array_equal, params_a, params_b)
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(uninterrupted, tmp_path):
-    loop.train_and_evaluate(_config(num_steps=3), tmp_path)
+def test_exploded_parameters_never_reach_a_checkpoint_and_the_run_recovers(tmp_path):
+    # issue 17's reproduction: 4 good steps, then an absurd learning rate with a checkpoint every step
+    loop.train_and_evaluate(_config(num_steps=4, checkpoint_every=2), tmp_path)
     step, good_params = _latest_params(tmp_path)
-    assert step == 3
-    exploding = _config()
-    exploding.optim.learning_rate = 1e38  # Adam's first update moves weights by ~lr: activations overflow
-    with pytest.raises(FloatingPointError, match=r"step \d+.*Last good checkpoint: step 3"):
-        loop.train_and_evaluate(exploding, tmp_path)
+    assert step == 4
+    exploding = _config(num_steps=12, checkpoint_every=1)
+    exploding.optim.learning_rate = 1e6  # step 5's update is finite but its parameters overflow the next loss
+    with pytest.raises(
+        health.TrainingDiverged, match=r"parameters of step 5 .* not saved.*Last good checkpoint: step 4"
+    ):
+        loop.train_and_evaluate(exploding, tmp_path, allow_config_change=True)
     step_after, params_after = _latest_params(tmp_path)
-    assert step_after == 3
+    assert step_after == 4
     jax.tree_util.tree_map(np.testing.assert_array_equal, params_after, good_params)
-    assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params_after))
+
+    normal = _config(num_steps=6, checkpoint_every=2)
+    with pytest.raises(run_config.ConfigChangeError, match=r"optim.learning_rate: 1000000.0 -> 0.002"):
+        loop.train_and_evaluate(normal, tmp_path)  # the run was last told 1e6: changing it back needs leave
+    loop.train_and_evaluate(normal, tmp_path, allow_config_change=True)  # resumes from 4
+    records = read_metrics(tmp_path)
+    assert [r["step"] for r in records if r["step"] > 4] == [6]
+    assert all(math.isfinite(r["loss"]) and r["skipped_updates"] == 0 for r in records)
+    assert _latest_params(tmp_path)[0] == 6
+    history = run_config.config_history(tmp_path)
+    assert [(h["step"], h["changes"]["optim.learning_rate"]["to"]) for h in history] == [(4, 1e6), (4, 0.002)]
 
 
 def test_init_from_starts_from_the_other_runs_parameters(uninterrupted, tmp_path):
