@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 
 from experiments.configs import learning_check
+from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
 from ltsh_jax.evaluation import run
@@ -57,6 +58,16 @@ def score_training_images(
     result, _ = run.score(truth, predictions, multi_person_groups=False)
     error, threshold, within = localisation(results)
     return {"table": result.table, "median_error_px": error, "median_threshold_px": threshold, "within": within}
+
+
+def _reached_step(workdir: pathlib.Path) -> int:
+    """The latest checkpoint's step of the run in workdir, 0 when it has none."""
+    if not (workdir / "checkpoints").is_dir():
+        return 0
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    step = checkpointer.latest_step() or 0
+    checkpointer.close()
+    return step
 
 
 def _parse_value(text: str):
@@ -99,7 +110,8 @@ def main() -> None:
         config.train.num_steps = round_ * args.steps
         config.train.eval_every = config.train.checkpoint_every = args.steps
         start = time.perf_counter()
-        loop.train_and_evaluate(config, workdir)
+        if _reached_step(workdir) < config.train.num_steps:  # a finished run's rounds are only rescored
+            loop.train_and_evaluate(config, workdir)
         trained += time.perf_counter() - start
         row = {"steps": config.train.num_steps, "train_seconds": round(trained, 1),
                **score_training_images(config, workdir, args.split, config.train.num_steps)}  # fmt: skip
