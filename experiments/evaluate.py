@@ -8,7 +8,7 @@ reads the latest checkpoint of RUN, predicts people on every image of the split 
 flip-averaged maps, OpenPose decoding) and writes to --output_dir (default RUN/eval_SPLIT):
 predictions.json and ground_truth.json (MPII annolist format), predictions_coco.json, results.json
 (per-joint AP, the seven-column table, visibility bins), table.md, visibility.png and pictures/
-with the predicted skeletons drawn on the first --pictures images.
+with the annotated people beside the predicted skeletons on the first --pictures images.
 """
 
 from absl import app, flags
@@ -35,7 +35,7 @@ _PEOPLE_SIZE = flags.DEFINE_bool(
 )
 _FLIP = flags.DEFINE_bool("flip", True, "Average the maps with those of the mirrored image.")
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
-_PICTURES = flags.DEFINE_integer("pictures", 8, "Draw the predicted skeletons on this many images.")
+_PICTURES = flags.DEFINE_integer("pictures", 8, "Draw ground truth beside prediction on this many images.")
 _GROUPS = flags.DEFINE_bool("multi_person_groups", True, "Score only MPII multi-person groups (the protocol).")
 flags.mark_flags_as_required(["workdir"])
 

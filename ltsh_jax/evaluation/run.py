@@ -5,7 +5,7 @@ The glue between the network (multi-scale, flip-averaged maps from `assemble.map
 `experiments/reproduce.py` and the demo, so a table row, a one-off evaluation and the demo report all
 come from the same files: predictions.json and ground_truth.json (MPII annolist format),
 predictions_coco.json, results.json (per-joint AP, the seven-column table, visibility bins), table.md,
-visibility.png and pictures/ with predicted skeletons.
+visibility.png and pictures/ with the ground truth beside the predicted skeletons.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ class EvalSettings:
     people_size: bool = True
     flip: bool = True
     max_images: int = 0  # 0: every image of the split
-    pictures: int = 8  # draw the predicted skeletons on this many images
+    pictures: int = 8  # draw ground truth beside prediction on this many images
     multi_person_groups: bool = True  # score only MPII multi-person groups (the official protocol)
 
 
