@@ -20,7 +20,6 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from ltsh_jax.data.bad_input import BadInputReport
 from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
     LtshMixedConfig,
     mixed_example,
@@ -29,6 +28,7 @@ from data_builders.ltsh_mixed.ltsh_mixed_dataset_builder import (
 )
 from data_builders.mpii_multiperson import mpii_multiperson_dataset_builder as mpii
 from ltsh_jax.data import sources
+from ltsh_jax.data.bad_input import BadInputReport
 from ltsh_jax.skeleton import CMU_MPI, from_mpii16
 from ltsh_jax.synth import mixed, stylize
 from ltsh_jax.synth.segmenter import KeypointSegmenter
@@ -102,5 +102,10 @@ def main(argv: list[str]) -> None:
     print(f"wrote {FLAGS.output}: {len(tiles) // 4} rows (photo | D_M | D_Style | regions)")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-contact-sheet`, the same as `python -m experiments.contact_sheet`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -10,9 +10,12 @@ predictions.json and ground_truth.json (MPII annolist format), predictions_coco.
 with the predicted skeletons drawn on the first --pictures images.
 """
 
+import sys
+
 from absl import app, flags
 from ml_collections import config_flags
 
+from experiments import configs
 from ltsh_jax.evaluation import report
 from ltsh_jax.evaluation.run import EvalSettings, evaluate_checkpoint
 
@@ -51,5 +54,10 @@ def main(argv):
           f"{counts['predicted_people']} predicted people")  # fmt: skip
 
 
+def run() -> None:
+    """`ltsh-evaluate`, the same as `python -m experiments.evaluate`; --config may also name a shipped config."""
+    app.run(main, argv=configs.resolve_config_flag(sys.argv))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -8,10 +8,13 @@ several GPU hosts) run the same command on every host with --distributed: jax.di
 the hosts first, and each host then reads only its own slice of every batch.
 """
 
+import sys
+
 import jax
 from absl import app, flags
 from ml_collections import config_flags
 
+from experiments import configs
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.train import loop
 
@@ -32,5 +35,10 @@ def main(argv):
     loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
+def run() -> None:
+    """`ltsh-train`, the same as `python -m experiments.train`; --config may also name a shipped config."""
+    app.run(main, argv=configs.resolve_config_flag(sys.argv))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()
