@@ -96,6 +96,19 @@ def test_imports_work_without_beam_and_moderngl(tmp_path):
     assert "moderngl is not installed" in run.stdout
 
 
+def test_renderer_without_egl_names_the_debian_packages(monkeypatch):
+    moderngl = pytest.importorskip("moderngl")
+    from ltsh_jax.synth import render
+
+    def no_egl(**kwargs):
+        raise Exception("eglGetDisplay failed")  # what glcontext raises without libEGL
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", no_egl)
+    monkeypatch.setattr(render, "_missing_debian_packages", lambda: ["libegl1", "libgbm1"])
+    with pytest.raises(render.RendererUnavailableError, match=r"as root: apt-get install libegl1 libgbm1"):
+        render.create_context()
+
+
 # --- the wheel, installed ---------------------------------------------------------------------------------------
 
 
