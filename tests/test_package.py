@@ -12,10 +12,13 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import tomllib
 
 import pytest
 from absl import flags
 from ml_collections import config_flags
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from data_builders import build
 from experiments import configs
@@ -28,6 +31,42 @@ COMMANDS = {
     "ltsh-contact-sheet", "ltsh-build", "ltsh-mpii-eval",
 }  # fmt: skip
 SHIPPED_SOURCES = ("pyproject.toml", "setup.py", "README.md", "ltsh_jax", "data_builders", "experiments")
+
+
+# --- pyproject.toml against the pins of requirements*.txt ---------------------------------------------------------
+
+
+def _pins(name: str) -> dict[str, str]:
+    """{normalized package: pinned version} of one requirements file, following its `-r` includes."""
+    pins = {}
+    for line in (REPO / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("-r "):
+            pins |= _pins(line.removeprefix("-r ").strip())
+        elif line:
+            package, version = line.split("==")
+            pins[canonicalize_name(package)] = version
+    return pins
+
+
+def _ranges(requirements: list[str]) -> dict[str, Requirement]:
+    return {canonicalize_name(r.name): r for r in map(Requirement, requirements)}
+
+
+def test_dependency_ranges_hold_the_pins_make_installs():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    runtime = _ranges(project["dependencies"])
+    checks = [
+        ("requirements.txt", {**runtime, **_ranges(extras["beam"])}),
+        ("requirements-dev.txt", {**runtime, **_ranges(extras["beam"]), **_ranges(extras["dev"])}),
+        ("requirements-bench.txt", {**runtime, **_ranges(extras["beam"]), **_ranges(extras["bench"])}),
+    ]
+    for name, declared in checks:
+        pins = _pins(name)
+        assert set(pins) == set(declared), (name, set(pins) ^ set(declared))
+        for package, version in pins.items():
+            assert declared[package].specifier.contains(version), f"{name}: {package}=={version}, {declared[package]}"
 
 
 # --- --config names a shipped config --------------------------------------------------------------------------
