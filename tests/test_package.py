@@ -92,6 +92,8 @@ def test_config_flag_keeps_files_and_unknown_names(tmp_path, monkeypatch):
         configs.config_path("nothing_here")
     with pytest.raises(ValueError, match="no shipped config"):
         configs.config_path("common/../smoke")
+    with pytest.raises(ValueError, match="no shipped config 'common'"):  # helpers, not configs
+        configs.config_path("common")
 
 
 def test_a_shipped_name_loads_through_config_flags(tmp_path, monkeypatch):
