@@ -7,7 +7,7 @@ SHARED ?= ../shared
 DEMO_DIR ?= demo_output
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup setup-runtime system-packages demo smoke test test-all lint bench-train-step clean
+.PHONY: help setup setup-runtime system-packages demo smoke test test-all lint wheel bench-train-step clean
 
 help:
 	@echo "make demo       set up, then build tiny synthetic data, train with and without the teacher, report (writes $(DEMO_DIR)/report.md)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test       set up, then run the test suite (slow end-to-end tests excluded)"
 	@echo "make test-all   the whole suite, slow tests included"
 	@echo "make lint       ruff check and ruff format --check"
+	@echo "make wheel      build dist/ltsh_jax-*.whl offline, with the venv's setuptools"
 	@echo "make bench-train-step   JAX vs PyTorch train step (installs torch 2.13 CPU into .venv)"
 
 setup: system-packages $(VENV)/.installed
@@ -62,9 +63,14 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The installable package (pyproject.toml), built with no network; `pip install dist/ltsh_jax-*.whl` elsewhere.
+wheel: setup-runtime
+	rm -rf build
+	$(PY) -m pip wheel --no-build-isolation --no-deps --no-index -w dist .
+
 bench-train-step: setup
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m benchmarks.train_step
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache build dist

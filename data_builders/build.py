@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 import tensorflow_datasets as tfds
 from absl import logging
 
-from data_builders import BUILDERS, leftovers
+from data_builders import BUILDERS, extras, leftovers
 from ltsh_jax.data.bad_input import ON_BAD_INPUT
 
 # Fields every tfds.core.BuilderConfig has: identity and documentation, not generative settings.
@@ -107,6 +107,7 @@ def beam_download_kwargs(beam_options: str | None = None) -> dict:
     it downloads. Default `in_memory` with one worker: everything runs in this process (the renderer's
     GL context, patches a test installs, data_builders.base's deterministic serialization).
     """
+    extras.require_beam()
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -227,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"config {config.name}: {config.description}")
         if args.beam or args.beam_options is not None:
             check_beam_support(name)
-    except ValueError as error:
+            extras.require_beam()
+    except (ValueError, ImportError) as error:
         parser.error(str(error))
     builder = build(
         name,

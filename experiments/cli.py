@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 import ml_collections
 from absl import app, flags, logging
 
+from experiments import configs
 from experiments.configs.common import base_config
 from ltsh_jax.checkpoints import ShapeMismatchError
 from ltsh_jax.train.config_checks import ConfigError
 from ltsh_jax.train.health import TrainingDiverged
 from ltsh_jax.train.run_config import RunConfigError
 
+HELP_FLAGS = frozenset({"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"})
 # Errors that are the user's to fix and say so in their message: printed as one line, exit status 1.
 USER_ERRORS = (ConfigError, RunConfigError, ShapeMismatchError, TrainingDiverged)
 
@@ -49,6 +51,10 @@ def parse_flags(argv: list[str]) -> list[str]:
     fields of that name are (`--config.num_steps` -> `--config.train.num_steps`)."""
     try:
         return app.parse_flags_with_usage(argv)
+    except SystemExit:
+        if HELP_FLAGS & set(argv[1:]):  # absl prints the help, then exits 1: asking for help is no error
+            sys.exit(0)
+        raise
     except (AttributeError, KeyError) as error:
         loaded = flags.FLAGS["config"].value if "config" in flags.FLAGS else None
         message = unknown_field_message(argv, loaded if loaded is not None else base_config())
@@ -64,7 +70,8 @@ def quiet_library_logs() -> None:
 
 
 def run_main(main: Callable[[list[str]], None]) -> None:
-    """app.run(main) with `parse_flags`, quiet library logs, and USER_ERRORS as one line on stderr (exit 1)."""
+    """app.run(main) with `parse_flags`, quiet library logs, USER_ERRORS as one line on stderr (exit 1), and
+    --config naming a shipped config by its short name (experiments.configs.resolve_config_flag)."""
 
     def wrapped(argv):
         quiet_library_logs()
@@ -74,4 +81,4 @@ def run_main(main: Callable[[list[str]], None]) -> None:
             sys.stderr.write(f"error: {error}\n")
             sys.exit(1)
 
-    app.run(wrapped, flags_parser=parse_flags)
+    app.run(wrapped, argv=configs.resolve_config_flag(sys.argv), flags_parser=parse_flags)

@@ -102,5 +102,10 @@ def main(argv: list[str]) -> None:
     print(f"wrote {FLAGS.output}: {len(tiles) // 4} rows (photo | D_M | D_Style | regions)")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-contact-sheet`, the same as `python -m experiments.contact_sheet`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

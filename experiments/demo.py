@@ -201,5 +201,10 @@ def main(argv):
     print(f"[demo] report: {output / 'report.md'}")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-demo`, the same as `python -m experiments.demo`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -66,5 +66,10 @@ def main(argv):
           f"{counts['predicted_people']} predicted people")  # fmt: skip
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-evaluate`, the same as `python -m experiments.evaluate`; --config may also name a shipped config."""
     cli.run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -58,5 +58,10 @@ def main(argv):
     print(f"wrote {output} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-preview`, the same as `python -m experiments.generate_preview`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -19,6 +19,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments import configs
 from ltsh_jax.evaluation.predict_images import PhotoSettings, predict_folder
 from ltsh_jax.train.run_config import load_run_config
 
@@ -51,5 +52,10 @@ def main(argv):
     print(summary.line())
 
 
+def run() -> None:
+    """`ltsh-predict`, the same as `python -m experiments.predict`; --config may also name a shipped config."""
+    app.run(main, argv=configs.resolve_config_flag(sys.argv))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -186,5 +186,10 @@ def main(argv):
     print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value, _VGG_WEIGHTS.value))
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-reproduce`, the same as `python -m experiments.reproduce`."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -39,5 +39,10 @@ def main(argv):
     loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`ltsh-train`, the same as `python -m experiments.train`; --config may also name a shipped config."""
     cli.run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
+from data_builders import extras
+
+extras.require_beam()
+import apache_beam as beam  # noqa: E402
+from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 
 PLACEMENT_NAMESPACE = "ltsh_synthetic/placement"
 PLACEMENT_COUNTERS = ("attempts", "rejected_overlap", "rejected_view", "dropped", "requested")

@@ -121,13 +121,16 @@ def create_context(backend: str = "egl"):
     try:
         import moderngl
     except ImportError as e:
-        raise RendererUnavailableError(f"moderngl is not installed ({e}); pip install -r requirements.txt") from None
+        raise RendererUnavailableError(
+            f"moderngl is not installed ({e}); pip install 'moderngl>=5.13,<6' (a dependency of ltsh_jax)"
+        ) from None
     try:
         return moderngl.create_standalone_context(backend=backend)
     except Exception as e:  # noqa: BLE001 - glcontext raises bare Exceptions
         missing = _missing_debian_packages()
         hint = (
-            f"missing Debian packages: {' '.join(missing)} (install with scripts/install_system_packages.sh, as root)"
+            f"missing Debian packages: {' '.join(missing)} (as root: apt-get install {' '.join(missing)}; "
+            "in a checkout: scripts/install_system_packages.sh)"
             if missing
             else f"the Debian packages {' '.join(EGL_PACKAGES)} are installed; check the EGL driver"
         )

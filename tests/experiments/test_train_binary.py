@@ -33,6 +33,13 @@ def test_a_mistake_is_one_line(tmp_path, override, line):
     assert not (tmp_path / "run").exists()
 
 
+def test_help_exits_0():
+    out = subprocess.run([sys.executable, "-m", "experiments.train", "--help"], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "--workdir" in out.stdout and "--allow_config_change" in out.stdout
+
+
 def _train(tmp_path, *overrides):
     return subprocess.run(
         [
