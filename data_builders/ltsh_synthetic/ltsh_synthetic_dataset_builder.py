@@ -38,6 +38,11 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     holding a prepared `sun397` (array_record) to draw them from instead (not both). max_humans,
     distance_range (metres), fov_range (degrees) and camera_height_range (metres) are those of
     `ltsh_jax.synth.scene.SceneConfig`, with its defaults.
+
+    stage: "" (the uniform ranges above) or "generator" (the paper generator's camera, placement and background
+    billboard, ltsh_jax.synth.stage; then fov_range, camera_height_range and distance_range are unused);
+    stage_pitch: "height" (the generator's pitch, atan(0.75 U) about) or "uniform" (pitch_range, the paper's
+    text); count_floor: 0 (Poisson redrawn until >= 1) or k (draws below k become k, the generator's 2).
     """
 
     num_train: int = 64
@@ -53,6 +58,9 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     camera_height_range: tuple[float, float] = (1.2, 4.0)
     background_dir: str | None = None
     sun397_dir: str | None = None
+    stage: str = ""
+    stage_pitch: str = "height"
+    count_floor: int = 0
 
 
 # The paper does not state the size of D_S; we match D_M (15,956 MPII images x 5 renderings).
@@ -80,9 +88,16 @@ class Builder(MultiPersonBuilder):
                             distance_range=(5.0, 8.0), fov_range=(45.0, 55.0)),
         LtshSyntheticConfig(name="small", description="2,000 train + 200 validation images.",
                             num_train=2_000, num_validation=200),
-        LtshSyntheticConfig(name="paper", description="Section 3.2: Poisson(9) humans, pitch U[0, 45], 640x640; "
+        LtshSyntheticConfig(name="paper", description="Section 3.2's text: Poisson(9) humans, pitch U[0, 45], 640x640, "
+                            "on the generator's stage otherwise (camera, placement, billboard); "
                             f"{PAPER_TRAIN} train images (the paper gives no count: D_M's size) + 1,000 validation.",
-                            num_train=PAPER_TRAIN, num_validation=1_000),
+                            num_train=PAPER_TRAIN, num_validation=1_000, stage="generator", stage_pitch="uniform"),
+        LtshSyntheticConfig(name="reference", description="The paper's generator (generate_multiHumanPose.py): "
+                            "Poisson(10) humans, at least 2; 60 mm lens, 32 mm sensor, camera ~9 m away, pitch "
+                            "atan(0.75 U); people between the billboard and the image's bottom edge; 640x640; "
+                            f"{PAPER_TRAIN} train + 1,000 validation images.",
+                            num_train=PAPER_TRAIN, num_validation=1_000, lam=10.0, count_floor=2, stage="generator",
+                            stage_pitch="height"),
     ]  # fmt: skip
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -133,13 +148,19 @@ class Builder(MultiPersonBuilder):
 
 def make_synthesizer(config: LtshSyntheticConfig):
     """The Synthesizer of a config (one renderer, i.e. one GL context: release it after use)."""
-    from ltsh_jax.synth import backgrounds, scene
+    from ltsh_jax.synth import backgrounds, scene, stage
     from ltsh_jax.synth.generate import Synthesizer
 
+    if config.stage not in ("", "generator"):
+        raise ValueError(f"ltsh_synthetic/{config.name}: stage must be '' or 'generator', got {config.stage!r}")
+    stage_config = None
+    if config.stage == "generator":
+        stage_config = stage.StageConfig(pitch_rule=config.stage_pitch, pitch_range=tuple(config.pitch_range))
     scene_config = scene.SceneConfig(
         width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range),
         max_humans=config.max_humans, distance_range=tuple(config.distance_range), fov_range=tuple(config.fov_range),
-        camera_height_range=tuple(config.camera_height_range),
+        camera_height_range=tuple(config.camera_height_range), stage=stage_config,
+        count_floor=config.count_floor or None,
     )  # fmt: skip
     if config.background_dir is not None and config.sun397_dir is not None:
         raise ValueError(f"ltsh_synthetic/{config.name}: set background_dir or sun397_dir, not both")
