@@ -27,6 +27,7 @@ from ltsh_jax.synth.backgrounds import procedural_background
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.labels import PeopleLabels, depth_tolerances, label_people, standing_height
 from ltsh_jax.synth.render import Frame, Mesh, Renderer, sample_lighting
+from ltsh_jax.synth.sh_lighting import sample_sh_lighting
 
 POSE_BUCKET = 8
 MAX_CAMERAS = 20
@@ -131,7 +132,7 @@ class Synthesizer:
             background = stages.billboard_image(self.background(rng, side, side), drawn_stage)
         else:
             background = self.background(rng, config.width, config.height)
-        lighting = sample_lighting(rng)
+        lighting = sample_sh_lighting(rng) if config.lighting == "sh" else sample_lighting(rng)
         faces = self.people.faces
         meshes = [Mesh(v, faces, colors[i]) for v, i in zip(placement.vertices, placement.kept, strict=True)]
         frame = self.renderer.render(meshes, camera, lighting=lighting, background=background)
