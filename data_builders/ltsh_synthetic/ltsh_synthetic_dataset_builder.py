@@ -2,8 +2,10 @@
 
 Each image: procedural background (or photos, see LtshSyntheticConfig.background_dir), Poisson(lambda)
 humans (Anny bodies, sampled poses and appearances) standing on the ground without penetrating each
-other, camera pitch ~ U[0, 45] degrees, 640x640, rendered with moderngl/EGL; labels from the 3D joints
-and the depth and instance buffers (ltsh_jax.synth.labels). The schema is data_builders.features.
+other, 640x640, rendered with moderngl/EGL; labels from the 3D joints and the depth and instance buffers
+(ltsh_jax.synth.labels). The schema is data_builders.features. Config `reference` follows the paper's
+generator (its camera, placement, background billboard and lighting: ltsh_jax.synth.stage, sh_lighting),
+`paper` the paper's text (Poisson(9), pitch U[0, 45]) on the same stage; the others keep uniform ranges.
 
 Example `index` of split `split` is generated from SeedSequence([config.seed, SPLIT_IDS[split], index])
 alone, so a rebuild is byte-identical and any subset (a shard, a worker) can be generated on its own: the
