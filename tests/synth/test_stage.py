@@ -130,3 +130,12 @@ def test_count_floor_raises_small_draws_to_two():
     assert abs(counts.mean() - mean) < 4 * np.sqrt(10.0 / len(counts))
     with pytest.raises(ValueError, match="count_floor"):
         scene.SceneConfig(count_floor=0)
+
+
+def test_bad_stage_settings_are_refused_by_name():
+    with pytest.raises(ValueError, match="pitch_rule"):
+        stage.StageConfig(pitch_rule="random")
+    with pytest.raises(ValueError, match="pitch_range"):
+        stage.StageConfig(pitch_rule="uniform", pitch_range=(10.0, 5.0))
+    with pytest.raises(ValueError, match="lighting"):
+        scene.SceneConfig(lighting="flash")
