@@ -2,8 +2,10 @@
 
 Each image: procedural background (or photos, see LtshSyntheticConfig.background_dir), Poisson(lambda)
 humans (Anny bodies, sampled poses and appearances) standing on the ground without penetrating each
-other, camera pitch ~ U[0, 45] degrees, 640x640, rendered with moderngl/EGL; labels from the 3D joints
-and the depth and instance buffers (ltsh_jax.synth.labels). The schema is data_builders.features.
+other, 640x640, rendered with moderngl/EGL; labels from the 3D joints and the depth and instance buffers
+(ltsh_jax.synth.labels). The schema is data_builders.features. Config `reference` follows the paper's
+generator (its camera, placement, background billboard and lighting: ltsh_jax.synth.stage, sh_lighting),
+`paper` the paper's text (Poisson(9), pitch U[0, 45]) on the same stage; the others keep uniform ranges.
 
 Example `index` of split `split` is generated from SeedSequence([config.seed, SPLIT_IDS[split], index])
 alone, so a rebuild is byte-identical and any subset (a shard, a worker) can be generated on its own: the
@@ -38,6 +40,12 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     holding a prepared `sun397` (array_record) to draw them from instead (not both). max_humans,
     distance_range (metres), fov_range (degrees) and camera_height_range (metres) are those of
     `ltsh_jax.synth.scene.SceneConfig`, with its defaults.
+
+    stage: "" (the uniform ranges above) or "generator" (the paper generator's camera, placement and background
+    billboard, ltsh_jax.synth.stage; then fov_range, camera_height_range and distance_range are unused);
+    stage_pitch: "height" (the generator's pitch, atan(0.75 U) about) or "uniform" (pitch_range, the paper's
+    text); count_floor: 0 (Poisson redrawn until >= 1) or k (draws below k become k, the generator's 2);
+    lighting: "directional" (one random light) or "sh" (the generator's spherical-harmonics lighting).
     """
 
     num_train: int = 64
@@ -53,6 +61,10 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     camera_height_range: tuple[float, float] = (1.2, 4.0)
     background_dir: str | None = None
     sun397_dir: str | None = None
+    stage: str = ""
+    stage_pitch: str = "height"
+    count_floor: int = 0
+    lighting: str = "directional"
 
 
 # The paper does not state the size of D_S; we match D_M (15,956 MPII images x 5 renderings).
@@ -80,9 +92,17 @@ class Builder(MultiPersonBuilder):
                             distance_range=(5.0, 8.0), fov_range=(45.0, 55.0)),
         LtshSyntheticConfig(name="small", description="2,000 train + 200 validation images.",
                             num_train=2_000, num_validation=200),
-        LtshSyntheticConfig(name="paper", description="Section 3.2: Poisson(9) humans, pitch U[0, 45], 640x640; "
+        LtshSyntheticConfig(name="paper", description="Section 3.2's text: Poisson(9) humans, pitch U[0, 45], 640x640, "
+                            "on the generator's stage otherwise (camera, placement, billboard); "
                             f"{PAPER_TRAIN} train images (the paper gives no count: D_M's size) + 1,000 validation.",
-                            num_train=PAPER_TRAIN, num_validation=1_000),
+                            num_train=PAPER_TRAIN, num_validation=1_000, stage="generator", stage_pitch="uniform",
+                            lighting="sh"),
+        LtshSyntheticConfig(name="reference", description="The paper's generator (generate_multiHumanPose.py): "
+                            "Poisson(10) humans, at least 2; 60 mm lens, 32 mm sensor, camera ~9 m away, pitch "
+                            "atan(0.75 U); people between the billboard and the image's bottom edge; 640x640; "
+                            f"{PAPER_TRAIN} train + 1,000 validation images.",
+                            num_train=PAPER_TRAIN, num_validation=1_000, lam=10.0, count_floor=2, stage="generator",
+                            stage_pitch="height", lighting="sh"),
     ]  # fmt: skip
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -133,13 +153,19 @@ class Builder(MultiPersonBuilder):
 
 def make_synthesizer(config: LtshSyntheticConfig):
     """The Synthesizer of a config (one renderer, i.e. one GL context: release it after use)."""
-    from ltsh_jax.synth import backgrounds, scene
+    from ltsh_jax.synth import backgrounds, scene, stage
     from ltsh_jax.synth.generate import Synthesizer
 
+    if config.stage not in ("", "generator"):
+        raise ValueError(f"ltsh_synthetic/{config.name}: stage must be '' or 'generator', got {config.stage!r}")
+    stage_config = None
+    if config.stage == "generator":
+        stage_config = stage.StageConfig(pitch_rule=config.stage_pitch, pitch_range=tuple(config.pitch_range))
     scene_config = scene.SceneConfig(
         width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range),
         max_humans=config.max_humans, distance_range=tuple(config.distance_range), fov_range=tuple(config.fov_range),
-        camera_height_range=tuple(config.camera_height_range),
+        camera_height_range=tuple(config.camera_height_range), stage=stage_config,
+        count_floor=config.count_floor or None, lighting=config.lighting,
     )  # fmt: skip
     if config.background_dir is not None and config.sun397_dir is not None:
         raise ValueError(f"ltsh_synthetic/{config.name}: set background_dir or sun397_dir, not both")

@@ -115,3 +115,33 @@ def test_scene_fields_reach_the_scene_and_the_learning_config_has_few_people_of_
         assert ex.image.shape == (256, 256, 3) and 1 <= len(ex.scales) <= 4
         heights = ex.scales * 200
         assert (heights <= focal_max * 1.74 / 3.5).all() and (heights >= focal_min * 1.74 / 8.6).all(), heights
+
+
+def test_reference_and_paper_configs_follow_the_generator_and_the_papers_text():
+    configs = {c.name: c for c in Builder.BUILDER_CONFIGS}
+    reference, paper = configs["reference"], configs["paper"]
+    assert (reference.lam, reference.count_floor, reference.stage, reference.stage_pitch) == (10.0, 2, "generator",
+                                                                                               "height")  # fmt: skip
+    assert (paper.lam, paper.count_floor, paper.stage, paper.stage_pitch) == (9.0, 0, "generator", "uniform")
+    assert tuple(paper.pitch_range) == (0.0, 45.0)
+    assert configs["tiny"].stage == "" and configs["small"].stage == ""  # the earlier settings, unchanged
+    with pytest.raises(ValueError, match="stage"):
+        module.make_synthesizer(dataclasses.replace(reference, stage="nope"))
+
+
+def test_reference_build_keeps_every_label_invariant(stick_people, tmp_path):
+    reference = {c.name: c for c in Builder.BUILDER_CONFIGS}["reference"]
+    config = dataclasses.replace(reference, name="t", num_train=3, num_validation=0, width=128, height=128)
+    build("ltsh_synthetic", data_dir=tmp_path, config=config)
+    source = splits.load_split("ltsh_synthetic", "train", tmp_path, config="t")
+    for i in range(len(source)):
+        ex = sources.decode_example(source[i])
+        num = ex.keypoints.shape[0]
+        assert num >= 2 and 0 <= ex.camera_pitch <= 37.2
+        visible = ex.visibility == 2
+        cols = np.round(ex.keypoints[..., 0]).astype(int)
+        rows = np.round(ex.keypoints[..., 1]).astype(int)
+        people = np.broadcast_to(np.arange(1, num + 1)[:, None], visible.shape)
+        assert (ex.instance_mask[rows[visible], cols[visible]] == people[visible]).all()
+        assert (ex.keypoints[ex.visibility == 0] == 0).all()
+        assert (ex.scales > 0).all() and np.isfinite(ex.head_box).all()

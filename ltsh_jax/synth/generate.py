@@ -3,8 +3,10 @@
 The stages (each timed into `Synthesizer.timings`, seconds summed over calls, for benchmarks/synthesis.py):
 - posing: Poisson count, shapes, poses, appearances (on the rest meshes), the batched body model (JAX; padded
   to a multiple of POSE_BUCKET people so that only a few batch shapes are ever compiled);
-- placing: camera, placement without penetration (ltsh_jax.synth.scene);
-- rendering: background, lighting, the moderngl frame (ltsh_jax.synth.render);
+- placing: camera (or the generator's stage, ltsh_jax.synth.stage), placement without penetration
+  (ltsh_jax.synth.scene);
+- rendering: background (on the stage: a square texture drawn on its billboard), lighting, the moderngl frame
+  (ltsh_jax.synth.render);
 - labelling: keypoints with visibility, head boxes, objpos, scale (ltsh_jax.synth.labels).
 Everything random flows from the seed given to `Synthesizer.generate`, so an image is a pure function of
 (seed, config, body model, backgrounds).
@@ -20,13 +22,19 @@ from collections.abc import Callable
 import numpy as np
 
 from ltsh_jax.synth import scene
+from ltsh_jax.synth import stage as stages
 from ltsh_jax.synth.backgrounds import procedural_background
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.labels import PeopleLabels, depth_tolerances, label_people, standing_height
 from ltsh_jax.synth.render import Frame, Mesh, Renderer, sample_lighting
+from ltsh_jax.synth.sh_lighting import sample_sh_lighting
 
 POSE_BUCKET = 8
 MAX_CAMERAS = 20
+# The billboard texture's side over the image's. About 60% of the billboard is in view, so a texel covers about
+# 1.6 pixels; 1.5 (a texel a pixel) costs 45 ms more per 640 px image for the procedural texture, and photos
+# (SUN397 as TFDS stores it: 120,000 pixels) are coarser than that anyway.
+BILLBOARD_TEXTURE = 1.0
 Background = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
@@ -41,6 +49,7 @@ class SyntheticImage:
     num_requested: int
     vertices: list[np.ndarray]  # world vertices of each placed person (for tests)
     joints: np.ndarray  # [P, 16, 3] world joints
+    stage: stages.Stage | None = None  # the generator's stage, when the config has one
 
 
 class BodyModelPeople:
@@ -96,15 +105,20 @@ class Synthesizer:
         rng = np.random.default_rng(seed)
         config = self.config
         clock = time.perf_counter()
-        count = scene.sample_num_humans(rng, config.lam, config.max_humans)
+        count = scene.sample_num_humans(rng, config.lam, config.max_humans, config.count_floor)
         vertices, joints, colors = self.people(rng, count)
         now = time.perf_counter()
         self.timings["posing"] += now - clock
         clock = now
 
+        drawn_stage = None
         for _ in range(MAX_CAMERAS):  # a camera where nobody fits (rare) is drawn again
-            camera = scene.sample_camera(rng, config)
-            placement = scene.place_humans(rng, camera, list(vertices), joints, config)
+            if config.stage is not None:
+                drawn_stage = stages.sample_stage(rng, config.stage, config.width, config.height)
+                camera = drawn_stage.camera
+            else:
+                camera = scene.sample_camera(rng, config)
+            placement = scene.place_humans(rng, camera, list(vertices), joints, config, drawn_stage)
             if placement.kept:
                 break
         else:
@@ -114,8 +128,12 @@ class Synthesizer:
         self.timings["placing"] += now - clock
         clock = now
 
-        background = self.background(rng, config.width, config.height)
-        lighting = sample_lighting(rng)
+        if drawn_stage is not None:
+            side = round(BILLBOARD_TEXTURE * max(config.width, config.height))
+            background = stages.billboard_image(self.background(rng, side, side), drawn_stage)
+        else:
+            background = self.background(rng, config.width, config.height)
+        lighting = sample_sh_lighting(rng) if config.lighting == "sh" else sample_lighting(rng)
         faces = self.people.faces
         meshes = [Mesh(v, faces, colors[i]) for v, i in zip(placement.vertices, placement.kept, strict=True)]
         frame = self.renderer.render(meshes, camera, lighting=lighting, background=background)
@@ -134,4 +152,5 @@ class Synthesizer:
             num_requested=count,
             vertices=placement.vertices,
             joints=placement.joints,
+            stage=drawn_stage,
         )

@@ -5,8 +5,9 @@ and one framebuffer, reused for every frame: creating a context costs far more t
 A frame draws several meshes (people) at once; each gets an instance id k + 1 in the integer
 attachment (0 = background), so occlusion between people is resolved by the depth test, exactly
 as in the colour image. Shading: Lambert with one randomised directional light, an ambient term
-and a light tint (`Lighting`); normals come from screen-space derivatives (flat per triangle), so
-no per-vertex normal has to be computed on the host. The background is composited where the
+and a light tint (`Lighting`), or order-2 spherical-harmonics environment lighting as the paper's
+generator (`SHLighting`, ltsh_jax.synth.sh_lighting); normals come from screen-space derivatives (flat
+per triangle), so no per-vertex normal has to be computed on the host. The background is composited where the
 instance id is 0. Pixel grid and projection: ltsh_jax.synth.camera.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ltsh_jax.synth.camera import Camera
+from ltsh_jax.synth.sh_lighting import SH_FRAGMENT_SHADER, SHLighting
 
 EGL_PACKAGES = ("libegl1", "libegl-mesa0", "libgl1-mesa-dri", "libgbm1")
 
@@ -144,6 +146,7 @@ class Renderer:
         self.width, self.height = int(width), int(height)
         self.ctx = context if context is not None else create_context()
         self.program = self.ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
+        self.sh_program = self.ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=SH_FRAGMENT_SHADER)
         size = (self.width, self.height)
         self._color = self.ctx.renderbuffer(size, components=4)
         self._ids = self.ctx.renderbuffer(size, components=1, dtype="i4")
@@ -152,7 +155,7 @@ class Renderer:
 
     def release(self) -> None:
         """Frees the GL objects and the context."""
-        for obj in (self.fbo, self._color, self._ids, self._depth, self.program):
+        for obj in (self.fbo, self._color, self._ids, self._depth, self.program, self.sh_program):
             obj.release()
         self.ctx.release()
 
@@ -161,7 +164,7 @@ class Renderer:
         meshes: Sequence[Mesh],
         camera: Camera,
         *,
-        lighting: Lighting = Lighting(),
+        lighting: Lighting | SHLighting = Lighting(),
         background: np.ndarray | None = None,
     ) -> Frame:
         """Draws `meshes` seen by `camera`; background uint8 [H, W, 3] where no mesh is (black if None)."""
@@ -187,7 +190,7 @@ class Renderer:
         depth = camera.linear_depth(window_depth)  # float32, like the depth buffer
         return Frame(color=color, instance=np.ascontiguousarray(ids), depth=depth)
 
-    def _draw(self, meshes: Sequence[Mesh], camera: Camera, lighting: Lighting) -> None:
+    def _draw(self, meshes: Sequence[Mesh], camera: Camera, lighting: Lighting | SHLighting) -> None:
         positions, colors, ids, faces = [], [], [], []
         offset = 0
         for k, mesh in enumerate(meshes):
@@ -204,19 +207,23 @@ class Renderer:
         vbo_col = self.ctx.buffer(np.concatenate(colors).tobytes())
         vbo_id = self.ctx.buffer(np.concatenate(ids).tobytes())
         ibo = self.ctx.buffer(np.concatenate(faces).tobytes())
+        program = self.sh_program if isinstance(lighting, SHLighting) else self.program
         vao = self.ctx.vertex_array(
-            self.program,
+            program,
             [(vbo_pos, "3f", "in_pos"), (vbo_col, "3f", "in_color"), (vbo_id, "i", "in_id")],
             index_buffer=ibo,
             index_element_size=4,
         )
         mvp = camera.projection_matrix() @ camera.view_matrix()
-        self.program["mvp"].write(mvp.T.astype(np.float32).tobytes())  # GLSL matrices are column-major
-        direction = np.asarray(lighting.direction, np.float64)
-        self.program["light_dir"].value = tuple(float(x) for x in direction / np.linalg.norm(direction))
-        self.program["light_color"].value = tuple(float(x) for x in lighting.color)
-        self.program["ambient"].value = float(lighting.ambient)
-        self.program["eye_pos"].value = tuple(float(x) for x in camera.position)
+        program["mvp"].write(mvp.T.astype(np.float32).tobytes())  # GLSL matrices are column-major
+        if isinstance(lighting, SHLighting):
+            program["sh"].write(np.asarray(lighting.coefficients, np.float32).T.copy().tobytes())  # 9 x vec3
+        else:
+            direction = np.asarray(lighting.direction, np.float64)
+            program["light_dir"].value = tuple(float(x) for x in direction / np.linalg.norm(direction))
+            program["light_color"].value = tuple(float(x) for x in lighting.color)
+            program["ambient"].value = float(lighting.ambient)
+        program["eye_pos"].value = tuple(float(x) for x in camera.position)
         vao.render()
         for obj in (vao, vbo_pos, vbo_col, vbo_id, ibo):
             obj.release()

@@ -8,6 +8,10 @@ Penetration is tested on tight capsules fitted to each posed mesh (`body_capsule
 bone of the MPII-16 skeleton, its radius a high percentile of the distances of the vertices nearest
 to that bone. Ground: y = 0; a human stands on it (its lowest vertex), at a random heading, its
 feet projecting to a random pixel, between `distance_range` metres from the camera, its pelvis in view.
+With a `stage` (SceneConfig.stage, ltsh_jax.synth.stage: the paper generator's camera and billboard) the
+camera comes from the stage instead, and a human's ground point is drawn in the stage's region between the
+billboard and the image's bottom edge; a human reaching behind the billboard is placed again, as the generator
+moves people that collide with its plane. `count_floor` gives the generator's rule for the number of humans.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from ltsh_jax.synth import stage as stages
 from ltsh_jax.synth.camera import Camera
 
 PELVIS = 6  # MPII-16 id
@@ -43,10 +48,17 @@ class SceneConfig:
     fov_range: tuple[float, float] = (45.0, 75.0)  # horizontal field of view, degrees, uniform
     distance_range: tuple[float, float] = (2.0, 16.0)  # metres, camera to a human's feet along the ground
     placement_tries: int = 30
+    stage: stages.StageConfig | None = None  # the generator's stage instead of the ranges above (pitch, height, fov)
+    count_floor: int | None = None  # None: Poisson redrawn until >= 1; k: draws below k become k (the generator's 2)
+    lighting: str = "directional"  # or "sh": the generator's spherical-harmonics lighting (ltsh_jax.synth.sh_lighting)
 
     def __post_init__(self):
         if not self.lam > 0:
             raise ValueError(f"SceneConfig.lam: the Poisson mean of humans per image must be > 0, got {self.lam}")
+        if self.lighting not in ("directional", "sh"):
+            raise ValueError(f"SceneConfig.lighting must be 'directional' or 'sh', got {self.lighting!r}")
+        if self.count_floor is not None and not 1 <= self.count_floor <= self.max_humans:
+            raise ValueError(f"SceneConfig.count_floor must lie in [1, max_humans], got {self.count_floor}")
         if self.max_humans < 1 or self.placement_tries < 1:
             raise ValueError("SceneConfig.max_humans and placement_tries must be >= 1")
         for name in ("pitch_range", "camera_height_range", "fov_range", "distance_range"):
@@ -55,13 +67,21 @@ class SceneConfig:
                 raise ValueError(f"SceneConfig.{name}: low > high ({low}, {high})")
 
 
-def sample_num_humans(rng: np.random.Generator, lam: float, max_humans: int | None = None) -> int:
-    """A draw of Poisson(lam) conditioned on >= 1 (redrawn when 0), clipped to max_humans."""
+def sample_num_humans(
+    rng: np.random.Generator, lam: float, max_humans: int | None = None, floor: int | None = None
+) -> int:
+    """A draw of Poisson(lam), clipped to max_humans: redrawn while 0 (floor None), or raised to `floor`.
+
+    The floor is the generator's rule (generate_multiHumanPose.py: `if nrOfPeople <= 1: nrOfPeople = 2`).
+    """
     if not lam > 0:
         raise ValueError(f"lambda (mean humans per image) must be > 0, got {lam}")
-    count = 0
-    while count == 0:
-        count = int(rng.poisson(lam))
+    if floor is not None:
+        count = max(int(rng.poisson(lam)), floor)
+    else:
+        count = 0
+        while count == 0:
+            count = int(rng.poisson(lam))
     return count if max_humans is None else min(count, max_humans)
 
 
@@ -218,8 +238,12 @@ def place_humans(
     vertices: list[np.ndarray],
     joints: np.ndarray,
     config: SceneConfig,
+    stage: stages.Stage | None = None,
 ) -> Placement:
-    """Places posed humans (body frame: +y up, pelvis over x = z = 0) on the ground in view, without penetration."""
+    """Places posed humans (body frame: +y up, pelvis over x = z = 0) on the ground in view, without penetration.
+
+    With a stage, ground points come from its region (stages.sample_ground) and bodies stay before its billboard.
+    """
     placed = Placement.empty(np.shape(joints)[1:])
     cam = np.asarray(camera.position, np.float64)
     for index, (body, body_joints) in enumerate(zip(vertices, np.asarray(joints, np.float64), strict=True)):
@@ -229,17 +253,26 @@ def place_humans(
         local_caps = body_capsules(local_v[::CAPSULE_STRIDE], local_j)
         for _ in range(config.placement_tries):
             placed.attempts += 1
-            pixel = rng.uniform((0, 0), (config.width, config.height)) - 0.5
-            ray = camera.ray(pixel)
-            yaw = rng.uniform(0, 2 * np.pi)
-            if ray[1] > -1e-6:  # above the horizon: no ground there
-                placed.rejected_view += 1
-                continue
-            ground = cam + ray * (-cam[1] / ray[1])
-            if not config.distance_range[0] <= np.hypot(ground[0], ground[2]) <= config.distance_range[1]:
-                placed.rejected_view += 1
-                continue
-            rot = _rotation_y(yaw)
+            if stage is not None:
+                ground = stages.sample_ground(rng, stage)
+                rot = _rotation_y(rng.uniform(0, 2 * np.pi))
+                starts, ends, radii = local_caps
+                backmost = np.minimum((starts @ rot.T)[:, 2], (ends @ rot.T)[:, 2]) - radii
+                if ground[2] + backmost.min() < stage.plane_z:
+                    placed.rejected_view += 1  # reaches behind the billboard
+                    continue
+            else:
+                pixel = rng.uniform((0, 0), (config.width, config.height)) - 0.5
+                ray = camera.ray(pixel)
+                yaw = rng.uniform(0, 2 * np.pi)
+                if ray[1] > -1e-6:  # above the horizon: no ground there
+                    placed.rejected_view += 1
+                    continue
+                ground = cam + ray * (-cam[1] / ray[1])
+                if not config.distance_range[0] <= np.hypot(ground[0], ground[2]) <= config.distance_range[1]:
+                    placed.rejected_view += 1
+                    continue
+                rot = _rotation_y(yaw)
             pelvis_px, pelvis_depth = camera.project(local_j[PELVIS] @ rot.T + ground)
             if not (pelvis_depth > camera.near and 0 <= pelvis_px[0] <= camera.width - 1
                     and 0 <= pelvis_px[1] <= camera.height - 1):  # fmt: skip
