@@ -44,6 +44,18 @@ def test_configs_have_the_documented_sizes():
     assert (paper.width, paper.height, paper.lam, tuple(paper.pitch_range)) == (640, 640, 9.0, (0.0, 45.0))
 
 
+def _assert_labels_consistent(ex) -> None:
+    """Every visible joint lies on its own person's instance mask; unlabelled joints are zeros; sizes are set."""
+    num = ex.keypoints.shape[0]
+    visible = ex.visibility == 2
+    cols = np.round(ex.keypoints[..., 0]).astype(int)
+    rows = np.round(ex.keypoints[..., 1]).astype(int)
+    people = np.broadcast_to(np.arange(1, num + 1)[:, None], visible.shape)
+    assert (ex.instance_mask[rows[visible], cols[visible]] == people[visible]).all()
+    assert (ex.keypoints[ex.visibility == 0] == 0).all()
+    assert (ex.scales > 0).all() and np.isfinite(ex.head_box).all()
+
+
 def test_build_reads_back_with_consistent_labels(stick_people, tmp_path):
     builder = build("ltsh_synthetic", data_dir=tmp_path, config=LtshSyntheticConfig(name="t", **SMALL))
     assert builder.info.splits["train"].num_examples == 3 and builder.info.splits["validation"].num_examples == 2
@@ -56,13 +68,7 @@ def test_build_reads_back_with_consistent_labels(stick_people, tmp_path):
         num = ex.keypoints.shape[0]
         assert num >= 1 and ex.is_synthetic.all() and (ex.group_id == -1).all()
         assert ex.instance_mask is not None and ex.instance_mask.max() <= num
-        visible = ex.visibility == 2
-        cols = np.round(ex.keypoints[..., 0]).astype(int)
-        rows = np.round(ex.keypoints[..., 1]).astype(int)
-        people = np.broadcast_to(np.arange(1, num + 1)[:, None], visible.shape)
-        assert (ex.instance_mask[rows[visible], cols[visible]] == people[visible]).all()
-        assert (ex.keypoints[ex.visibility == 0] == 0).all()
-        assert (ex.scales > 0).all() and np.isfinite(ex.head_box).all()
+        _assert_labels_consistent(ex)
 
 
 def test_rebuild_is_byte_identical_and_examples_depend_on_their_seed_only(stick_people, tmp_path):
@@ -138,10 +144,4 @@ def test_reference_build_keeps_every_label_invariant(stick_people, tmp_path):
         ex = sources.decode_example(source[i])
         num = ex.keypoints.shape[0]
         assert num >= 2 and 0 <= ex.camera_pitch <= 37.2
-        visible = ex.visibility == 2
-        cols = np.round(ex.keypoints[..., 0]).astype(int)
-        rows = np.round(ex.keypoints[..., 1]).astype(int)
-        people = np.broadcast_to(np.arange(1, num + 1)[:, None], visible.shape)
-        assert (ex.instance_mask[rows[visible], cols[visible]] == people[visible]).all()
-        assert (ex.keypoints[ex.visibility == 0] == 0).all()
-        assert (ex.scales > 0).all() and np.isfinite(ex.head_box).all()
+        _assert_labels_consistent(ex)
