@@ -155,11 +155,6 @@ def record_run_config(
     return path
 
 
-def write_run_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> pathlib.Path:
-    """Writes `config` as a new run's config (JSON, readable by a person and by `load_run_config`)."""
-    return record_run_config(config, workdir, step=0, allow_change=True)
-
-
 def config_history(workdir: str | pathlib.Path) -> list[dict]:
     """The run's recorded config changes, oldest first (empty for a run never resumed with another config)."""
     return _read_existing(workdir)[1]

@@ -12,13 +12,12 @@ from ltsh_jax.train.run_config import (
     load_run_config,
     record_run_config,
     run_config_path,
-    write_run_config,
 )
 
 
 def test_round_trip(tmp_path):
     config = smoke.get_config()
-    write_run_config(config, tmp_path)
+    record_run_config(config, tmp_path, step=0)
     loaded = load_run_config(tmp_path)
     assert loaded.to_dict() == config.to_dict()
     assert loaded.model.width == config.model.width and loaded.data.input_size == config.data.input_size
