@@ -145,12 +145,13 @@ def check_images(
     pool = ThreadPoolExecutor(num_threads or min(32, os.cpu_count() or 1))
     sizes: list[tuple[int, int] | None] = []
     try:
-        for size, problem in tqdm.tqdm(pool.map(one, range(len(items))), desc, len(items), disable=None):
+        checked = tqdm.tqdm(pool.map(one, range(len(items))), desc, len(items), disable=None)
+        for item, (size, problem) in zip(items, checked, strict=True):
             if problem is not None:
                 report.problem(*problem)
-            elif count := joints_outside_kept(items[len(sizes)], *size):
-                report.note("joint_outside_image_kept", f"{items[len(sizes)].where}: {count} labelled joint(s) "
-                            "a little outside the image, kept (truncated people)")  # fmt: skip
+            elif count := joints_outside_kept(item, *size):
+                report.note("joint_outside_image_kept", f"{item.where}: {count} labelled joint(s) a little "
+                            "outside the image, kept (truncated people)")  # fmt: skip
             sizes.append(None if problem else size)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # after a raise: no image left being decoded
