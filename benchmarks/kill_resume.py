@@ -8,7 +8,8 @@ delay (seeded, U[0.1, 1] x the uninterrupted run's wall time), until the kills a
 finishes. Known weakness: the delay counts from the process start, so when start-up (imports, parameter
 initialisation) is most of the run, as on a loaded 2-core machine, most kills land before the first step;
 the first measured run (14 kills, load 5-9) never killed a step or a checkpoint write. Timing the kills from
-the start-up lines the train binary prints would fix that. Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, the same way.
+the start-up lines the train binary prints would fix that. Builds: `data_builders.build` of a small
+`ltsh_synthetic/tiny` override, the same way.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
 - divergences: metrics.jsonl steps whose loss differs from the uninterrupted run's (bit for bit), and
