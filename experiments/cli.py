@@ -12,13 +12,14 @@ from absl import app, flags, logging
 from experiments import configs
 from experiments.configs.common import base_config
 from ltsh_jax.checkpoints import ShapeMismatchError
+from ltsh_jax.distributed import MultiHostError
 from ltsh_jax.train.config_checks import ConfigError
 from ltsh_jax.train.health import TrainingDiverged
 from ltsh_jax.train.run_config import RunConfigError
 
 HELP_FLAGS = frozenset({"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"})
 # Errors that are the user's to fix and say so in their message: printed as one line, exit status 1.
-USER_ERRORS = (ConfigError, RunConfigError, ShapeMismatchError, TrainingDiverged)
+USER_ERRORS = (ConfigError, RunConfigError, ShapeMismatchError, TrainingDiverged, MultiHostError)
 
 
 def _paths(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:

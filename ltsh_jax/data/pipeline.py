@@ -27,14 +27,15 @@ from ltsh_jax.skeleton import Skeleton
 
 
 class Pipeline:
-    """This process's slice of every global batch, from a real and an optional synthetic source.
+    """This process's rows of every global batch, from a real and an optional synthetic source.
 
     Args: real / synthetic: PeopleSource; batch_size: global batch size; real_fraction: share of
     real slots (all real without a synthetic source); synthetic_people: 'synthetic' (crops centred on
     rendered humans only), 'real' (on the real people of composited images: D_M, D_Style) or 'all';
     groups: index lists over the synthetic samples (None: one group of all); num_workers: threads per
     batch (0: every core); prefetch: batches computed ahead; sigma, paf_width: the targets' (the
-    support of people past max_people is masked, crops.make_example).
+    support of people past max_people is masked, crops.make_example); rows: the global batch slots this
+    process makes (`ltsh_jax.sharding.process_rows`; None: all).
     """
 
     def __init__(
@@ -54,8 +55,7 @@ class Pipeline:
         synthetic_people: str = "synthetic",
         groups: Sequence[np.ndarray] | None = None,
         augment: bool = True,
-        process_index: int = 0,
-        process_count: int = 1,
+        rows: Sequence[int] | None = None,
         num_workers: int = 0,
         prefetch: int = 2,
     ):
@@ -68,7 +68,7 @@ class Pipeline:
         self.crop_args = dict(
             params=params, skeleton=skeleton, max_people=max_people, stride=stride, sigma=sigma, paf_width=paf_width
         )
-        self.augment, self.process_index, self.process_count = augment, process_index, process_count
+        self.augment, self.rows = augment, None if rows is None else np.asarray(rows, np.int64)
         self.num_workers = num_workers or os.cpu_count() or 1
         self.prefetch = prefetch
         self.schedule = GroupSchedule([(0, None)])
@@ -78,7 +78,7 @@ class Pipeline:
         self._pending: dict[int, tuple[int | None, Future]] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="prefetch") if prefetch > 0 else None
         self.set_groups(groups)
-        sampling.plan_step(0, **self._plan_args(None))  # fail now on a bad batch size or process slice
+        sampling.plan_step(0, **self._plan_args(None))  # fail now on a bad batch size or rows
 
     # --- the teacher's controls -------------------------------------------------------------------
     def set_groups(self, groups: Sequence[np.ndarray] | None) -> None:
@@ -111,7 +111,7 @@ class Pipeline:
 
     # --- batches ----------------------------------------------------------------------------------
     def batch(self, step: int) -> dict:
-        """This process's slice of global batch `step`: dict(image uint8 [b, S, S, 3], people People [b, P, ...],
+        """This process's rows of global batch `step`: dict(image uint8 [b, S, S, 3], people People [b, P, ...],
         ignore_mask uint8 [b, S/stride, S/stride], is_synthetic bool [b])."""
         with self._lock:
             group = self.schedule.group_at(step)
@@ -138,8 +138,7 @@ class Pipeline:
             real_fraction=self.real_fraction,
             num_real=len(self.real_index),
             synthetic_pool=pool,
-            process_index=self.process_index,
-            process_count=self.process_count,
+            rows=self.rows,
         )
 
     def _compute(self, step: int, group: int | None) -> dict:

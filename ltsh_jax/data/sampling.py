@@ -124,20 +124,21 @@ def plan_step(
     real_fraction: float,
     num_real: int,
     synthetic_pool: np.ndarray | None,
-    process_index: int = 0,
-    process_count: int = 1,
+    rows: Sequence[int] | None = None,
 ) -> StepPlan:
-    """The samples of this process's contiguous slice of global batch `step`.
+    """The samples of this process's rows of global batch `step`.
 
     synthetic_pool: indices (into the synthetic PersonIndex) of the active group; None when there is
-    no synthetic source (every slot is then real).
+    no synthetic source (every slot is then real). rows: the global slots this process makes, ascending
+    (`ltsh_jax.sharding.process_rows`); None: all of them.
     """
     if step < 0 or seed < 0:
         raise ValueError(f"step and seed must be >= 0, got step={step}, seed={seed}")
-    if batch_size < 1 or process_count < 1 or batch_size % process_count:
-        raise ValueError(f"batch_size {batch_size} must be a positive multiple of process_count {process_count}")
-    if not 0 <= process_index < process_count:
-        raise ValueError(f"process_index {process_index} out of range for process_count {process_count}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    mine = np.arange(batch_size, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+    if mine.ndim != 1 or not len(mine) or np.any(np.diff(mine) <= 0) or mine[0] < 0 or mine[-1] >= batch_size:
+        raise ValueError(f"rows must be ascending distinct slots in [0, {batch_size}), got {mine.tolist()}")
     real = real_slots(batch_size, 1.0 if synthetic_pool is None else real_fraction)
     n_real = int(real.sum())
     rank = np.where(real, np.cumsum(real) - 1, np.cumsum(~real) - 1)  # index among slots of the same kind
@@ -149,9 +150,7 @@ def plan_step(
             raise ValueError(f"step {step}: the active synthetic group has no samples")
         draws = np.random.default_rng([seed, step, _SYNTH_TAG]).integers(len(synthetic_pool), size=batch_size - n_real)
         samples[~real] = np.asarray(synthetic_pool, np.int64)[draws]
-    local = batch_size // process_count
-    mine = slice(process_index * local, (process_index + 1) * local)
-    return StepPlan(slots=np.arange(batch_size, dtype=np.int64)[mine], synthetic=~real[mine], samples=samples[mine])
+    return StepPlan(slots=mine, synthetic=~real[mine], samples=samples[mine])
 
 
 class GroupSchedule:

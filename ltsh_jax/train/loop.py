@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from ltsh_jax import sharding
+from ltsh_jax import distributed, sharding
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import sources
 from ltsh_jax.data.augment import AugmentParams
@@ -47,8 +47,8 @@ def augment_params(config: ml_collections.ConfigDict) -> AugmentParams:
     return AugmentParams(crop_size=config.data.input_size, **config.data.augment.to_dict())
 
 
-def _pipeline_args(config: ml_collections.ConfigDict, skeleton: Skeleton) -> dict:
-    """The Pipeline arguments shared by the training and the held-out batches."""
+def _pipeline_args(config: ml_collections.ConfigDict, skeleton: Skeleton, rows: np.ndarray | None) -> dict:
+    """The Pipeline arguments shared by the training and the held-out batches (this process's `rows`)."""
     data = config.data
     return dict(
         batch_size=config.train.batch_size,
@@ -58,15 +58,15 @@ def _pipeline_args(config: ml_collections.ConfigDict, skeleton: Skeleton) -> dic
         stride=data.stride,
         sigma=config.targets.sigma,
         paf_width=config.targets.paf_width,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
+        rows=rows,
         num_workers=data.num_workers,
     )
 
 
-def make_pipeline(config: ml_collections.ConfigDict, skeleton: Skeleton) -> Pipeline:
+def make_pipeline(config: ml_collections.ConfigDict, skeleton: Skeleton, rows: np.ndarray | None = None) -> Pipeline:
     """The training batches of config.data: the real source (config.data.source 'mpii_json' or 'tfds') and,
-    when config.data.synthetic.source is set, a synthetic one filling 1 - real_fraction of every batch."""
+    when config.data.synthetic.source is set, a synthetic one filling 1 - real_fraction of every batch.
+    rows: the global batch rows this process makes (None: all)."""
     data = config.data
     real = sources.open_source(data, "config.data")
     synthetic = sources.open_source(data.synthetic, "config.data.synthetic") if data.synthetic.source else None
@@ -77,7 +77,7 @@ def make_pipeline(config: ml_collections.ConfigDict, skeleton: Skeleton) -> Pipe
         real_fraction=data.real_fraction,
         synthetic_people=data.synthetic.people,
         prefetch=data.prefetch,
-        **_pipeline_args(config, skeleton),
+        **_pipeline_args(config, skeleton, rows),
     )
 
 
@@ -88,7 +88,9 @@ def held_out_batches(config: ml_collections.ConfigDict, skeleton: Skeleton, pipe
     real = pipeline.sources[0]
     if data.source == "tfds" and data.eval_split:
         real = sources.TfdsSource.load(data.name, data.eval_split, data.data_dir, data.builder_config or None)
-    held_out = Pipeline(real, None, seed=config.seed + 1, augment=False, prefetch=0, **_pipeline_args(config, skeleton))
+    held_out = Pipeline(
+        real, None, seed=config.seed + 1, augment=False, prefetch=0, **_pipeline_args(config, skeleton, pipeline.rows)
+    )
     try:
         return [held_out.batch(i) for i in range(data.eval_batches)]
     finally:
@@ -146,12 +148,12 @@ def _stage(what: str) -> Iterator[None]:
 
 def _announce(message: str) -> None:
     """A line for the person watching (chief process only), printed above the progress bar."""
-    if jax.process_index() == 0:
+    if distributed.is_chief():
         tqdm.tqdm.write(message)
 
 
-def _mean_eval_loss(eval_step, params, batches, mesh) -> float:
-    return float(np.mean([float(eval_step(params, sharding.global_batch(b, mesh))) for b in batches]))
+def _mean_eval_loss(eval_step, params, batches, mesh, rows: np.ndarray) -> float:
+    return float(np.mean([float(eval_step(params, sharding.global_batch(b, mesh, rows))) for b in batches]))
 
 
 def train_and_evaluate(
@@ -165,15 +167,16 @@ def train_and_evaluate(
     """
     workdir = pathlib.Path(workdir)
     check_training_config(config)  # before any data is read
+    distributed.check_same_everywhere("the config or workdir", {"config": config.to_dict(), "workdir": str(workdir)})
     run_config.check_resume(config, workdir, allow_config_change)
-    is_chief = jax.process_index() == 0
+    is_chief = distributed.is_chief()
     skeleton = get_skeleton(config)
     if not config.init_from and not (workdir / "checkpoints").is_dir():  # a fresh run: its weights file, first
         check_backbone_init(config.model.vgg_weights, required=config.model.vgg_required)
     mesh = sharding.make_mesh()
-    sharding.check_batch_size(config.train.batch_size, mesh)
+    rows = sharding.process_rows(mesh, config.train.batch_size)  # this process's rows of every batch
     with _stage("data: sources opened, people indexed"):
-        pipeline = make_pipeline(config, skeleton)
+        pipeline = make_pipeline(config, skeleton, rows)
         teacher_hook = _make_teacher_hook(config, pipeline, workdir)  # None unless config.teacher.enabled
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +222,7 @@ def train_and_evaluate(
     try:
         for step in range(start, num_steps):
             batch = pipeline.batch(step)
-            global_batch = sharding.global_batch(batch, mesh)
+            global_batch = sharding.global_batch(batch, mesh, rows)
             if step == start:
                 with _stage("compile: train step compiled and run once"):
                     state, metrics = jax.block_until_ready(train_step(state, global_batch))
@@ -250,7 +253,7 @@ def train_and_evaluate(
                     "examples_per_sec": window_steps * config.train.batch_size / max(elapsed, 1e-9),
                 }
                 if eval_now:
-                    record["eval_loss"] = _mean_eval_loss(eval_step, state.params, eval_data, mesh)
+                    record["eval_loss"] = _mean_eval_loss(eval_step, state.params, eval_data, mesh, rows)
                 record = writer.write(done, record)
                 bar.set_postfix(loss=f"{float(host['loss']):.4g}")
                 window_start, window_steps = time.perf_counter(), 0

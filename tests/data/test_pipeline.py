@@ -148,9 +148,9 @@ def test_prefetch_never_passes_an_undecided_step():
         pipeline.close()
 
 
-def test_process_slices_concatenate_to_the_global_batch():
+def test_process_rows_concatenate_to_the_global_batch():
     whole = _pipeline(prefetch=0).batch(5)
-    parts = [_pipeline(process_index=i, process_count=2, prefetch=0).batch(5) for i in (0, 1)]
+    parts = [_pipeline(rows=rows, prefetch=0).batch(5) for rows in (range(4), range(4, 8))]
     for key in ("image", "ignore_mask", "is_synthetic"):
         np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key])
     for field in ("keypoints", "labelled", "valid", "is_synthetic"):

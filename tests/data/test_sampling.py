@@ -84,16 +84,17 @@ def test_plan_draws_synthetic_slots_from_the_pool_only():
         plan_step(0, seed=1, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=np.array([], np.int64))
 
 
-def test_process_plans_are_slices_of_the_global_plan():
+def test_process_plans_are_their_rows_of_the_global_plan():
     kwargs = dict(seed=2, batch_size=8, real_fraction=0.5, num_real=5, synthetic_pool=np.arange(4))
     whole = plan_step(3, **kwargs)
-    parts = [plan_step(3, process_index=i, process_count=4, **kwargs) for i in range(4)]
-    for field in ("slots", "synthetic", "samples"):
-        np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in parts]), getattr(whole, field))
-    with pytest.raises(ValueError, match="multiple of process_count"):
-        plan_step(0, process_count=3, **kwargs)
-    with pytest.raises(ValueError, match="process_index 4"):
-        plan_step(0, process_index=4, process_count=4, **kwargs)
+    for rows in ([0, 1], [6, 7], [1, 3, 5, 7], [2]):  # contiguous or not: each row is the global plan's
+        part = plan_step(3, rows=rows, **kwargs)
+        np.testing.assert_array_equal(part.slots, rows)
+        for field in ("synthetic", "samples"):
+            np.testing.assert_array_equal(getattr(part, field), getattr(whole, field)[rows])
+    for bad in ([8], [-1], [3, 1], [2, 2], []):
+        with pytest.raises(ValueError, match="rows must be ascending distinct slots"):
+            plan_step(0, rows=bad, **kwargs)
 
 
 def test_group_schedule():
