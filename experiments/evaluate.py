@@ -9,12 +9,15 @@ flip-averaged maps, OpenPose decoding) and writes to --output_dir (default RUN/e
 predictions.json and ground_truth.json (MPII annolist format), predictions_coco.json, results.json
 (per-joint AP, the seven-column table, visibility bins), table.md, visibility.png and pictures/
 with the annotated people beside the predicted skeletons on the first --pictures images.
+On N hosts (the flags of experiments/distributed_flags.py on every host) process 0 evaluates alone and
+the others wait for it: the command is the same everywhere, as in training.
 """
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments import cli
+from experiments import cli, distributed_flags
+from ltsh_jax import distributed
 from ltsh_jax.checkpoints import ShapeMismatchError
 from ltsh_jax.evaluation import report
 from ltsh_jax.evaluation.run import EvalSettings, evaluate_checkpoint
@@ -43,6 +46,16 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    distributed_flags.initialize_from_flags()
+    try:
+        if distributed.is_chief():
+            _evaluate()
+    finally:
+        distributed.barrier("evaluate: done")
+
+
+def _evaluate() -> None:
+    """Scores the run's latest checkpoint and prints the table (one process)."""
     settings = EvalSettings(
         dataset=_DATASET.value, split=_SPLIT.value, data_dir=_DATA_DIR.value, builder_config=_BUILDER_CONFIG.value,
         scales=tuple(float(s) for s in _SCALES.value), people_size=_PEOPLE_SIZE.value, flip=_FLIP.value,

@@ -12,7 +12,9 @@ adjacent lines), figure6_table{N}.png (mAP by ratio of visible joints over the r
 rows, their group-probability plots.
 Resumable: rerun the same command after a kill; finished trainings and evaluations are reused, an
 interrupted training resumes from its latest checkpoint. Every dataset a row needs is checked before
-anything runs: a missing one stops the run with the command that builds it. So are the ImageNet VGG-19
+anything runs: a missing one stops the run with the command that builds it. On N hosts (the flags of
+experiments/distributed_flags.py on every host) every host trains each row; after a barrier process 0
+alone evaluates the rows and writes the tables, and the others wait for it. So are the ImageNet VGG-19
 weights the rows trained from scratch (D_R, D_S) start from in the paper's settings: --vgg_weights=PATH
 (ltsh_jax/models/vgg_weights.py lists the formats), or --vgg_weights=scratch for random initialisation.
 """
@@ -26,7 +28,8 @@ import shutil
 import ml_collections
 from absl import app, flags, logging
 
-from experiments import tables
+from experiments import distributed_flags, tables
+from ltsh_jax import distributed
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
@@ -147,16 +150,27 @@ def reproduce(
         check_backbone(configs[row.key], row, workdir / row.key)
     splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
 
-    results = {}
-    for row in rows:
+    for row in rows:  # every host trains every row (rows fine-tuned from D_R need it finished first)
         run_dir = workdir / row.key
-        config = configs[row.key]
-        if training_finished(config, run_dir):
+        if training_finished(configs[row.key], run_dir):
             logging.info("%s: training finished earlier, reused", row.label)
         else:
             logging.info("%s: training in %s", row.label, run_dir)
-            loop.train_and_evaluate(config, run_dir)
-        results[row.key] = evaluation_of(config, run_dir, settings)
+            loop.train_and_evaluate(configs[row.key], run_dir)
+    distributed.barrier("reproduce: every row trained")
+    if not distributed.is_chief():  # process 0 evaluates and writes the tables; the others wait for it
+        distributed.barrier("reproduce: tables written")
+        return ""
+    try:
+        return _evaluate_and_write(table, rows, configs, workdir, settings, variant)
+    finally:
+        distributed.barrier("reproduce: tables written")
+
+
+def _evaluate_and_write(table: int, rows, configs: dict, workdir: pathlib.Path, settings: EvalSettings,
+                        variant: str) -> str:  # fmt: skip
+    """Scores every row (process 0 only) and writes the table, the visibility figure and the teacher plots."""
+    results = {row.key: evaluation_of(configs[row.key], workdir / row.key, settings) for row in rows}
 
     shown = tables.TABLES[table]
     markdown = comparison.comparison_table([(row.label, results[row.key]["table"], row.paper_table()) for row in shown])
@@ -177,12 +191,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), before the first computation
+    distributed_flags.initialize_from_flags()
     settings = EvalSettings(
         dataset=_EVAL_DATASET.value, split=_EVAL_SPLIT.value, data_dir=_DATA_DIR.value,
         scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value, flip=_FLIP.value,
     )  # fmt: skip
     workdir = pathlib.Path(_WORKDIR.value).expanduser()
-    workdir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_chief():
+        workdir.mkdir(parents=True, exist_ok=True)
+    distributed.barrier("reproduce: workdir made")
     print(reproduce(_TABLE.value, workdir, settings, _VARIANT.value, _NUM_STEPS.value, _VGG_WEIGHTS.value))
 
 

@@ -55,11 +55,21 @@ def shape_differences(saved, wanted) -> list[str]:
 
 class Checkpointer:
     """Saves and restores named pytree items plus a JSON 'meta' under `directory`, keeping the newest
-    `max_to_keep` steps."""
+    `max_to_keep` steps.
 
-    def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3):
+    In a multi-process run every process must make the same calls (orbax synchronises them), except with
+    `only_this_process`: a reader used by one process alone (process 0 evaluating after training).
+    """
+
+    def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3, *, only_this_process: bool = False):
         self.directory = pathlib.Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        alone = ocp.options.MultiprocessingOptions(
+            primary_host=jax.process_index(), active_processes={jax.process_index()}
+        )
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True,
+            multiprocessing_options=alone if only_this_process else ocp.options.MultiprocessingOptions(),
+        )  # fmt: skip
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:

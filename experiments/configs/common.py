@@ -79,6 +79,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.max_checkpoints = 3
     # Non-finite updates are skipped on device; this many in a row stop the run (train/health.py).
     config.train.max_skip_streak = 5
+    # Each process writes hashes of its batch rows and teacher inputs to WORKDIR/inputs/ (train/input_record.py).
+    config.train.record_inputs = False
 
     # The adversarial teacher (ltsh_jax/teacher/hook.py), off unless a row turns it on (teacher_common.py).
     config.teacher = ml_collections.ConfigDict()

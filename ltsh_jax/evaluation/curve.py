@@ -67,7 +67,7 @@ def ap_curve(
         saved = json.loads(path.read_text())
         if saved.get("settings") == key:
             cached = {row["step"]: row for row in saved["rows"]}
-    checkpointer = Checkpointer(workdir / "checkpoints")
+    checkpointer = Checkpointer(workdir / "checkpoints", only_this_process=True)  # read by one process
     steps = checkpointer.steps()
     checkpointer.close()
     seconds = training_seconds(read_metrics(workdir), config.train.batch_size)

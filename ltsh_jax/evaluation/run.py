@@ -209,7 +209,7 @@ def load_student(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
     workdir = pathlib.Path(workdir)
     if not (workdir / "checkpoints").is_dir():  # checked first: the Checkpointer would create the folder
         raise FileNotFoundError(f"{workdir} has no checkpoints/: is it a training run (experiments.train's --workdir)?")
-    checkpointer = Checkpointer(workdir / "checkpoints")
+    checkpointer = Checkpointer(workdir / "checkpoints", only_this_process=True)  # read by one process
     step = checkpointer.latest_step() if step is None else step
     if step is None:
         checkpointer.close()

@@ -37,7 +37,7 @@ from ltsh_jax.models.openpose import build_model, get_skeleton, init_params
 from ltsh_jax.models.vgg_weights import check_backbone_init, init_backbone
 from ltsh_jax.skeleton import Skeleton
 from ltsh_jax.teacher import hook
-from ltsh_jax.train import health, optim, run_config
+from ltsh_jax.train import health, input_record, optim, run_config
 from ltsh_jax.train.config_checks import ConfigError, check_training_config
 from ltsh_jax.train.step import create_train_state, make_eval_step, make_train_step
 
@@ -216,12 +216,14 @@ def train_and_evaluate(
         run_config.record_run_config(config, workdir, start, allow_config_change)
     last_good = checkpointer.latest_step()
     writer = MetricsWriter(workdir, enabled=is_chief, resume_step=start)
+    recorder = input_record.InputRecorder(workdir, enabled=bool(config.train.get("record_inputs", False)))
     record: dict = {}
     bar = tqdm.tqdm(total=num_steps, initial=start, desc="train", unit="step", disable=not is_chief, mininterval=2)
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, num_steps):
             batch = pipeline.batch(step)
+            recorder.batch(step, rows, batch)
             global_batch = sharding.global_batch(batch, mesh, rows)
             if step == start:
                 with _stage("compile: train step compiled and run once"):
@@ -230,6 +232,7 @@ def train_and_evaluate(
                 state, metrics = train_step(state, global_batch)
             if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, batch, metrics)):
                 writer.write(step + 1, teacher_record)
+                recorder.teacher(step + 1, teacher_record["teacher_group"], teacher_hook.state.inputs)
             done, window_steps = step + 1, window_steps + 1
             eval_now = config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps)
             log_now = eval_now or done == 1 or done % config.train.log_every == 0 or done == num_steps

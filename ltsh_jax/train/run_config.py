@@ -21,7 +21,7 @@ HISTORY = "config_history"
 # How long a run goes and how it is logged, saved and fed: a resume may change these freely.
 FREE_FIELDS = frozenset({
     "train.num_steps", "train.log_every", "train.eval_every", "train.checkpoint_every", "train.max_checkpoints",
-    "train.max_skip_streak", "data.num_workers", "data.prefetch",
+    "train.max_skip_streak", "train.record_inputs", "data.num_workers", "data.prefetch",
 })  # fmt: skip
 
 
