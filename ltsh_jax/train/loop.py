@@ -97,12 +97,12 @@ def held_out_batches(config: ml_collections.ConfigDict, skeleton: Skeleton, pipe
         held_out.close()
 
 
-def _make_teacher_hook(config, pipeline: Pipeline, workdir) -> hook.TeacherHook | None:
+def _make_teacher_hook(config, pipeline: Pipeline, workdir, mesh) -> hook.TeacherHook | None:
     """The teacher (ltsh_jax/teacher/hook.py) when config.teacher.enabled: checks its config and groups now."""
     if not config.teacher.enabled:
         return None
     try:
-        return hook.TeacherHook(config, pipeline, workdir, announce=_announce)
+        return hook.TeacherHook(config, pipeline, workdir, mesh, announce=_announce)
     except Exception:
         pipeline.close()
         raise
@@ -177,7 +177,7 @@ def train_and_evaluate(
     rows = sharding.process_rows(mesh, config.train.batch_size)  # this process's rows of every batch
     with _stage("data: sources opened, people indexed"):
         pipeline = make_pipeline(config, skeleton, rows)
-        teacher_hook = _make_teacher_hook(config, pipeline, workdir)  # None unless config.teacher.enabled
+        teacher_hook = _make_teacher_hook(config, pipeline, workdir, mesh)  # None unless config.teacher.enabled
     if is_chief:  # only once the data has loaded: a bad config leaves no workdir behind
         workdir.mkdir(parents=True, exist_ok=True)
     model = build_model(config, skeleton)
@@ -230,7 +230,7 @@ def train_and_evaluate(
                     state, metrics = jax.block_until_ready(train_step(state, global_batch))
             else:
                 state, metrics = train_step(state, global_batch)
-            if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, batch, metrics)):
+            if teacher_hook is not None and (teacher_record := teacher_hook.after_step(step, global_batch, metrics)):
                 writer.write(step + 1, teacher_record)
                 recorder.teacher(step + 1, teacher_record["teacher_group"], teacher_hook.state.inputs)
             done, window_steps = step + 1, window_steps + 1

@@ -1,5 +1,6 @@
-"""Teacher-driven training: the teacher learns to prefer a harder group, resume repeats the group sequence,
-bad teacher configs fail at start-up, and (slow) a tiny end-to-end run through train.loop.
+"""Teacher-driven training: the block keeps the hardest real crops like a numpy reference (on one and on 4
+devices), the teacher learns to prefer a harder group, resume repeats the group sequence, bad teacher
+configs fail at start-up, and (slow) a tiny end-to-end run through train.loop.
 
 Data is in memory: records are uniformly coloured PNGs with one person, synthetic ones with camera
 pitch 0, 4, 8, ... degrees (so grouping 'C' spreads them over the bins).
@@ -10,6 +11,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +23,7 @@ import pytest
 from PIL import Image
 
 from experiments.configs import teacher_c
+from ltsh_jax import sharding
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data.augment import AugmentParams
 from ltsh_jax.data.pipeline import Pipeline
@@ -30,6 +35,8 @@ from ltsh_jax.skeleton import CMU_MPI
 from ltsh_jax.teacher import hook as teacher_hook
 from ltsh_jax.teacher import update
 from ltsh_jax.train import loop, run_config
+from tests.paths import REPO
+from tests.teacher import block_selection
 from tests.train.kill import kill_at_step
 
 CROP = 32
@@ -82,6 +89,16 @@ def _pipeline(config, synthetic=None) -> Pipeline:
     )  # fmt: skip
 
 
+@functools.cache
+def _mesh():
+    """The mesh of every device (one here unless XLA_FLAGS forces more)."""
+    return sharding.make_mesh()
+
+
+def _hook(config, pipeline, workdir, **kwargs) -> teacher_hook.TeacherHook:
+    return teacher_hook.TeacherHook(config, pipeline, workdir, _mesh(), **kwargs)
+
+
 def _fake_metrics(pipeline, step, batch, hard_group):
     """What the student step would report: synthetic loss 1 (+1 in the hard group) with noise, real losses random."""
     rng = np.random.default_rng(step)
@@ -94,11 +111,12 @@ def _fake_metrics(pipeline, step, batch, hard_group):
 
 
 def _drive(hook, pipeline, steps, hard_group=2, checkpointer=None, save_at=()):
-    """Runs the hook over student steps [first, last) with fake metrics, saving its checkpoint items and the
-    pipeline state as the loop does at `save_at`; returns the teacher records."""
+    """Runs the hook over student steps [first, last) with fake metrics and the global batch (as the loop
+    passes them), saving its checkpoint items and the pipeline state as the loop does at `save_at`; returns
+    the teacher records."""
     records = []
     for step in steps:
-        batch = pipeline.batch(step)
+        batch = sharding.global_batch(pipeline.batch(step), _mesh())
         record = hook.after_step(step, batch, _fake_metrics(pipeline, step, batch, hard_group))
         if record is not None:
             records.append((step + 1, record))
@@ -107,23 +125,58 @@ def _drive(hook, pipeline, steps, hard_group=2, checkpointer=None, save_at=()):
     return records
 
 
+def test_block_keeps_the_hardest_real_crops_like_the_numpy_reference_on_one_device():
+    result = block_selection.device_blocks(num_devices=1)
+    assert result["devices"] == 1 and result["replicated"]
+    _assert_blocks_match(result["blocks"], block_selection.reference_blocks(block_selection.block_case()))
+
+
+def test_block_keeps_the_hardest_real_crops_like_the_numpy_reference_on_four_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-m", "tests.teacher.block_selection"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
+    reference = block_selection.reference_blocks(block_selection.block_case())
+    for name, result in json.loads(line[len("RESULT ") :]).items():
+        assert result["devices"] == 4 and result["replicated"], name  # the batch really was split
+        _assert_blocks_match(result["blocks"], reference)
+
+
+def _assert_blocks_match(blocks, reference):
+    assert len(blocks) == len(reference)
+    for step, (got, want) in enumerate(zip(blocks, reference, strict=True)):
+        assert got.pop("uniform_images"), step  # each kept image is one whole crop, not a mix
+        assert got == want, step
+
+
+def test_the_group_check_raises_when_the_processes_drew_different_groups(monkeypatch):
+    teacher_hook.check_same_group(4, 2)  # one process: checks the group against itself
+    monkeypatch.setattr(teacher_hook.multihost_utils, "process_allgather", lambda x: np.array([2, 3], np.int32))
+    with pytest.raises(RuntimeError, match=r"step 4: the processes drew different groups \[2, 3\]"):
+        teacher_hook.check_same_group(4, 2)
+
+
 def test_resume_gives_the_same_group_sequence(tmp_path):
     config = _config()
     pipeline = _pipeline(config)
-    hook = teacher_hook.TeacherHook(config, pipeline, tmp_path, announce=lambda _: None)
+    hook = _hook(config, pipeline, tmp_path, announce=lambda _: None)
     hook.start(0)
     checkpointer = Checkpointer(tmp_path / "checkpoints")
     full = _drive(hook, pipeline, range(12), checkpointer=checkpointer, save_at=(5,))  # mid-block: block saved too
     checkpointer.close()
     # a second process: same config, resumes at step 5 from the checkpoint's teacher items and pipeline state
     pipeline_b = _pipeline(config)
-    hook_b = teacher_hook.TeacherHook(config, pipeline_b, tmp_path, announce=lambda _: None)
+    hook_b = _hook(config, pipeline_b, tmp_path, announce=lambda _: None)
+    like = hook_b.checkpoint_items()
+    assert all(x.sharding.is_fully_replicated for x in jax.tree_util.tree_leaves(like))  # saved by every process
     checkpointer = Checkpointer(tmp_path / "checkpoints")
-    restored, meta = checkpointer.restore(5, hook_b.checkpoint_items())
+    restored, meta = checkpointer.restore(5, like)
     checkpointer.close()
     assert meta["input_pipeline"]["decided_until"] == 6  # block [4, 6) was decided at step 4
     pipeline_b.restore(meta["input_pipeline"])
     hook_b.start(5, restored)
+    assert int(hook_b.block.synthetic_count) == 1  # mid-block: step 4 of block [4, 6) was restored
     resumed = _drive(hook_b, pipeline_b, range(5, 12))
     groups = [(s, r["teacher_group"]) for s, r in full]
     assert [(s, r["teacher_group"]) for s, r in resumed] == [g for g in groups if g[0] > 5]
@@ -142,7 +195,8 @@ def _teacher_parts(num_groups):
     cfg = ml_collections.ConfigDict(dict(input_size=16, alpha=0.01, eps=0.1))
     model = Teacher(num_groups, width=0.0625)
     optimizer = update.teacher_optimizer(3e-3, 10)
-    return model, optimizer, teacher_hook.make_block_step(model, optimizer, np.ones(num_groups, bool), cfg)
+    mesh = _mesh()
+    return model, optimizer, teacher_hook.make_block_step(model, optimizer, np.ones(num_groups, bool), cfg, mesh)
 
 
 def _run_teacher(hard_group, num_steps, seed=0, num_groups=5):
@@ -152,6 +206,7 @@ def _run_teacher(hard_group, num_steps, seed=0, num_groups=5):
     inputs = np.random.default_rng(seed).integers(0, 255, (1, 16, 16, 3)).astype(np.uint8)
     state = teacher_hook.TeacherState(params=params, opt_state=optimizer.init(params), rng=jax.random.PRNGKey(seed),
                                       group=jnp.int32(0), inputs=jnp.asarray(inputs))  # fmt: skip
+    state = jax.device_put(state, sharding.replicated(_mesh()))  # on the mesh, as the hook's: one compilation
     rng = np.random.default_rng(seed + 100)
     probs = []
     for _ in range(num_steps):
@@ -180,7 +235,7 @@ def test_bad_teacher_config_fails_at_start_up(tmp_path, field, value, message):
     config = _config(**{field: value})
     pipeline = _pipeline(config)
     with pytest.raises(ValueError, match=message):
-        teacher_hook.TeacherHook(config, pipeline, tmp_path)
+        _hook(config, pipeline, tmp_path)
     pipeline.close()
 
 
@@ -188,7 +243,7 @@ def test_missing_camera_pitch_fails_at_start_up(tmp_path):
     config = _config()
     pipeline = _pipeline(config, synthetic=PeopleList(4, True, pitch=[np.nan] * 4))
     with pytest.raises(ValueError, match="camera_pitch.*missing"):
-        teacher_hook.TeacherHook(config, pipeline, tmp_path)
+        _hook(config, pipeline, tmp_path)
     pipeline.close()
 
 
