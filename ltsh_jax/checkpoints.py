@@ -66,8 +66,8 @@ class Checkpointer:
         alone = ocp.options.MultiprocessingOptions(
             primary_host=jax.process_index(), active_processes={jax.process_index()}
         )
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True,
+        options = ocp.CheckpointManagerOptions(  # a one-process reader creates nothing (orbax refuses it too)
+            max_to_keep=max_to_keep, create=not only_this_process,
             multiprocessing_options=alone if only_this_process else ocp.options.MultiprocessingOptions(),
         )  # fmt: skip
         self._manager = ocp.CheckpointManager(self.directory, options=options)
