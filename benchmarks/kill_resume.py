@@ -1,15 +1,14 @@
 """Kill -9 at random times, resume, compare: training runs and dataset builds against uninterrupted ones.
 
-    python -m benchmarks.kill_resume [--train_kills 14 --build_kills 6] [--seed 0] [--output rows.json]
+    python -m benchmarks.kill_resume [--train_kills 20 --build_kills 6] [--seed 0] [--output rows.json]
 
 Training: `experiments.train` on the real MPII samples (`smoke.py:test`, a checkpoint every 2 steps) is
 run once uninterrupted, then again in another workdir where each start is SIGKILLed after a random
-delay (seeded, U[0.1, 1] x the uninterrupted run's wall time), until the kills are spent and a last start
-finishes. Known weakness: the delay counts from the process start, so when start-up (imports, parameter
-initialisation) is most of the run, as on a loaded 2-core machine, most kills land before the first step;
-the first measured run (14 kills, load 5-9) never killed a step or a checkpoint write. Timing the kills from
-the start-up lines the train binary prints would fix that. Builds: `data_builders.build` of a small
-`ltsh_synthetic/tiny` override, the same way.
+delay (seeded) until the kills are spent and a last start finishes. The delay counts from the start's
+"[start-up] model:" line (imports and data indexing done), drawn U[0.05, 1] x the time the uninterrupted
+run spent after that line, so kills land in compiling, in steps and in checkpoint writes rather than in
+start-up; each kill records the last step in metrics.jsonl and whether a checkpoint write was under way.
+Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, delays from the process start.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
 - divergences: metrics.jsonl steps whose loss differs from the uninterrupted run's (bit for bit), and
@@ -52,31 +51,76 @@ def build_command(data_dir: pathlib.Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run_to_end(command: list[str], log: pathlib.Path) -> tuple[int, float]:
-    """(exit code, seconds) of one uninterrupted start."""
+TRAIN_MARK = "[start-up] model:"
+
+
+def run_to_end(command: list[str], log: pathlib.Path, mark: str | None = None) -> tuple[int, float]:
+    """(exit code, seconds) of one uninterrupted start; the seconds count from the line holding `mark`."""
     start = time.perf_counter()
-    with log.open("ab") as out:
-        code = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
-    return code, time.perf_counter() - start
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with log.open("a") as out:
+        for line in process.stdout:
+            out.write(line)
+            if mark and mark in line:
+                start, mark = time.perf_counter(), None
+    return process.wait(), time.perf_counter() - start
 
 
-def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pathlib.Path) -> dict:
-    """Starts `command` again and again, SIGKILLing each start after U[0.1, 1.0] x duration until `kills` kills
-    landed; then one start runs to the end. Counts starts that failed by themselves."""
-    landed, failed, starts = 0, 0, 0
+def _wait_for_mark(process: subprocess.Popen, start_log: pathlib.Path, mark: str | None) -> bool:
+    """True once `mark` appears in the start's output (at once when None); False when the process ended first."""
+    while mark is not None:
+        if mark in start_log.read_text(errors="replace"):
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _where(workdir: pathlib.Path | None) -> dict:
+    """What a killed training start was doing: its last logged step and whether a checkpoint write was open."""
+    if workdir is None:
+        return {}
+    metrics = workdir / "metrics.jsonl"
+    steps = [json.loads(line).get("step") for line in metrics.read_text().splitlines() if line.strip().endswith("}")] \
+        if metrics.exists() else []  # fmt: skip
+    writing = any("tmp" in p.name for p in (workdir / "checkpoints").glob("*")) if (workdir / "checkpoints").exists() \
+        else False  # fmt: skip
+    return {"last_step": steps[-1] if steps else None, "checkpoint_write_open": writing}
+
+
+def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pathlib.Path,
+                   mark: str | None = None, workdir: pathlib.Path | None = None) -> dict:  # fmt: skip
+    """Starts `command` again and again, SIGKILLing each start U[0.05, 1.0] x duration after `mark` appears in
+    its output (or after its start), until `kills` kills landed; then one start runs to the end. Counts
+    starts that failed by themselves and records where each kill landed."""
+    landed, failed, starts, where = 0, 0, 0, []
+    start_log = log.with_name("start.txt")
     while True:
         starts += 1
-        with log.open("ab") as out:
+        with start_log.open("wb") as out:
             process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            delay = float(rng.uniform(0.1, 1.0)) * duration if landed < kills else None
-            try:
+        delay = float(rng.uniform(0.05, 1.0)) * duration if landed < kills else None
+        try:
+            if delay is not None and _wait_for_mark(process, start_log, mark):
                 code = process.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                landed += 1
-                print(f"  kill {landed}/{kills} after {delay:.1f} s", flush=True)
-                continue
+            else:
+                code = process.wait()
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            landed += 1
+            where.append({"delay_s": round(delay, 2), **_where(workdir)})
+            print(
+                f"  kill {landed}/{kills} {delay:.1f} s after {'the mark' if mark else 'start'}: {where[-1]}",
+                flush=True,
+            )
+            code = None
+        finally:
+            with log.open("ab") as out:
+                out.write(start_log.read_bytes())
+        if code is None:
+            continue
         if code != 0:
             failed += 1
             print(f"  a start failed by itself (exit {code}); see {log}", flush=True)
@@ -85,7 +129,7 @@ def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pa
             continue
         if landed >= kills:
             break
-    return {"kills": landed, "starts": starts, "failed_resumes": failed}
+    return {"kills": landed, "starts": starts, "failed_resumes": failed, "kills_at": where}
 
 
 def losses(workdir: pathlib.Path) -> dict[int, float]:
@@ -105,7 +149,7 @@ def dataset_files(data_dir: pathlib.Path) -> dict[str, bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train_kills", type=int, default=14)
+    parser.add_argument("--train_kills", type=int, default=20)
     parser.add_argument("--build_kills", type=int, default=6)
     parser.add_argument("--steps", type=int, default=24, help="training steps of each run")
     parser.add_argument("--seed", type=int, default=0)
@@ -118,10 +162,13 @@ def main() -> None:
         log = tmp / "log.txt"
         if args.train_kills:
             print("training: the uninterrupted run", flush=True)
-            code, seconds = run_to_end(train_command(tmp / "ref", args.steps), log)
+            code, seconds = run_to_end(train_command(tmp / "ref", args.steps), log, TRAIN_MARK)
             if code != 0:
                 raise SystemExit(f"the uninterrupted training run failed (exit {code}): {log.read_text()[-2000:]}")
-            killed = run_with_kills(train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log)
+            killed = run_with_kills(
+                train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log, TRAIN_MARK,
+                tmp / "killed",
+            )  # fmt: skip
             ref, got = losses(tmp / "ref"), losses(tmp / "killed")
             killed["divergences"] = sum(ref[s] != got.get(s) for s in ref) + len(set(got) - set(ref))
             killed["orphans"] = sorted(leftover_names(tmp / "killed") - leftover_names(tmp / "ref"))

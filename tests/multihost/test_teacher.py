@@ -1,8 +1,8 @@
 """The teacher on N hosts: trained as 1x4, 2x2 and 4x1 (processes x devices) over 127.0.0.1, every process
 records the same group sequence and the same teacher input crops as the 1-process run, a run killed in the
 middle (one process SIGKILLed: the others stop) resumes to the same records, and its checkpoint is scored
-by experiments.evaluate in one process. Data: the builder's dummy mpii_multiperson, its validation split
-standing in for the synthetic data (grouping 'mD' needs no camera). Slow."""
+by experiments.evaluate in one process. Data: the builder's dummy mpii_multiperson, its train split
+standing in for the synthetic data (grouping 'mD' needs no camera; groups of one allowed). Slow."""
 
 from __future__ import annotations
 
@@ -43,9 +43,10 @@ def _args(data_dir) -> tuple[str, ...]:
     return (
         "-m", "experiments.train", "--config=experiments/configs/teacher_c.py:tiny",
         f"--config.data.data_dir={data_dir}", "--config.data.synthetic.name=mpii_multiperson",
-        "--config.data.synthetic.builder_config=", "--config.data.synthetic.split=validation",
+        "--config.data.synthetic.builder_config=", "--config.data.synthetic.split=train",
         f"--config.data.synthetic.data_dir={data_dir}", "--config.data.synthetic.people=all",
-        "--config.teacher.grouping=mD", "--config.teacher.num_groups=2", "--config.teacher.every_n=2",
+        "--config.teacher.grouping=mD", "--config.teacher.num_groups=2", "--config.teacher.min_group_size=1",
+        "--config.teacher.every_n=2",
         "--config.data.num_workers=1", "--config.train.record_inputs=True", f"--config.train.num_steps={STEPS}",
         "--config.train.log_every=1", "--config.train.eval_every=0", "--config.train.checkpoint_every=3",
     )  # fmt: skip
