@@ -5,7 +5,7 @@ the N-host teacher adds.
 
 Each run is `experiments.train` launched by `experiments.launch_local` over 127.0.0.1 (forced CPU devices,
 a global mesh of 4 devices every time) on the builder's dummy mpii_multiperson (built into a temporary
-data_dir; its validation split stands in for the synthetic data), dr_ds.py:tiny with and without the
+data_dir; its train split stands in for the synthetic data), dr_ds.py:tiny with and without the
 teacher (teacher_c's settings with grouping 'mD', a block every 2 steps). Step times come from the runs'
 metrics.jsonl (examples/s of every 1-step log window, the first 3 steps, which compile, left out); the
 topologies' runs are interleaved round by round so load from other processes hits them alike; compiled
@@ -39,12 +39,15 @@ def train_args(data_dir: pathlib.Path, teacher: bool, steps: int) -> list[str]:
     args = [
         f"--config=experiments/configs/{config}", f"--config.data.data_dir={data_dir}",
         "--config.data.synthetic.name=mpii_multiperson", "--config.data.synthetic.builder_config=",
-        "--config.data.synthetic.split=validation", f"--config.data.synthetic.data_dir={data_dir}",
+        "--config.data.synthetic.split=train", f"--config.data.synthetic.data_dir={data_dir}",
         "--config.data.synthetic.people=all", "--config.data.num_workers=1", f"--config.train.num_steps={steps}",
         "--config.train.log_every=1", "--config.train.eval_every=0", f"--config.train.checkpoint_every={steps}",
     ]  # fmt: skip
     if teacher:
-        args += ["--config.teacher.grouping=mD", "--config.teacher.num_groups=2", "--config.teacher.every_n=2"]
+        args += [
+            "--config.teacher.grouping=mD", "--config.teacher.num_groups=2", "--config.teacher.min_group_size=1",
+            "--config.teacher.every_n=2",
+        ]  # fmt: skip
     return args
 
 
