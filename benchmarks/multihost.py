@@ -9,8 +9,8 @@ data_dir; its train split stands in for the synthetic data), dr_ds.py:tiny with 
 teacher (teacher_c's settings with grouping 'mD', a block every 2 steps). Step times come from the runs'
 metrics.jsonl (examples/s of every 1-step log window, the first 3 steps, which compile, left out); the
 topologies' runs are interleaved round by round so load from other processes hits them alike; compiled
-programs are cached across rounds. Prints per topology and student/teacher the median s/step, images/s
-and the teacher's overhead (median teacher step / median student step), and the load average.
+programs are cached across rounds, one cache per topology. Prints per topology and student/teacher the
+median s/step, images/s and the teacher's overhead (median teacher step / median student step), and the load average.
 On one CPU the processes share its cores: this shows the cost of the collectives and of the extra
 processes, not a speed-up.
 """
@@ -71,7 +71,6 @@ def main() -> None:
     args = parser.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="multihost_bench_"))
     build_dummy(tmp / "tfds")
-    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(tmp / "cache"), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     times: dict[tuple, list[float]] = {}
     for round_ in range(args.rounds):
         for teacher in (False, True):
@@ -79,6 +78,10 @@ def main() -> None:
                 workdir = tmp / f"r{round_}_{'teacher' if teacher else 'student'}_{processes}x{devices}"
                 command = [sys.executable, "-m", "experiments.train", *train_args(tmp / "tfds", teacher, args.steps),
                            f"--workdir={workdir}"]  # fmt: skip
+                cache = tmp / "cache" / f"{processes}x{devices}"  # one per topology (tests/multihost/launch.py)
+                env = dict(
+                    os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0"
+                )
                 results = launch_local.run(command, processes, devices, timeout=3600, cwd=str(REPO), env=env)
                 if failed := [r for r in results if r.returncode]:
                     sys.exit(f"{processes}x{devices} teacher={teacher} failed:\n{failed[0].stderr[-3000:]}")

@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -32,6 +33,10 @@ class ProcessResult:
     returncode: int
     stdout: str
     stderr: str
+
+
+# Output files of the processes `start` launched, by pid, until `wait` reads them.
+_OUTPUT: dict[int, tuple] = {}
 
 
 def free_port() -> int:
@@ -52,35 +57,46 @@ def process_env(devices_per_process: int, base: dict | None = None) -> dict:
 
 def start(command: Sequence[str], processes: int, devices_per_process: int, cwd: str | None = None,
           env: dict | None = None, port: int | None = None) -> list[subprocess.Popen]:  # fmt: skip
-    """Starts `command` `processes` times with the multi-host flags appended; returns the Popen objects."""
+    """Starts `command` `processes` times with the multi-host flags appended; returns the Popen objects.
+
+    Each process writes its output to its own temporary files (read back by `wait`), never to a pipe: a
+    pipe nobody drains fills up, the process blocks on a write, and the others time out in a collective.
+    """
     address = f"127.0.0.1:{port or free_port()}"
-    return [
-        subprocess.Popen(
+    procs = []
+    for i in range(processes):
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        proc = subprocess.Popen(
             [*command, f"--coordinator_address={address}", f"--num_processes={processes}", f"--process_id={i}"],
-            cwd=cwd,
-            env=process_env(devices_per_process, env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(processes)
-    ]
+            cwd=cwd, env=process_env(devices_per_process, env), stdout=out, stderr=err, text=True,
+        )  # fmt: skip
+        _OUTPUT[proc.pid] = (out, err)
+        procs.append(proc)
+    return procs
+
+
+def _read_output(proc: subprocess.Popen) -> tuple[str, str]:
+    """(stdout, stderr) a process started by `start` wrote; its temporary files are closed."""
+    texts = []
+    for file in _OUTPUT.pop(proc.pid):
+        file.seek(0)
+        texts.append(file.read())
+        file.close()
+    return texts[0], texts[1]
 
 
 def wait(procs: Sequence[subprocess.Popen], timeout: float) -> list[ProcessResult]:
     """Waits for every process (killing all of them when `timeout` seconds pass) and collects their output."""
     deadline = time.monotonic() + timeout
-    results = []
     try:
-        for i, proc in enumerate(procs):
-            out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
-            results.append(ProcessResult(i, proc.returncode, out, err))
+        for proc in procs:
+            proc.wait(timeout=max(deadline - time.monotonic(), 1))
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.communicate()
-    return results
+                proc.wait()
+    return [ProcessResult(i, proc.returncode, *_read_output(proc)) for i, proc in enumerate(procs)]
 
 
 def run(command: Sequence[str], processes: int, devices_per_process: int, timeout: float = 600, **kwargs

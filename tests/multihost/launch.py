@@ -21,9 +21,15 @@ SMOKE = (
 COMPARED = ("loss", "real_loss_per_joint", "synthetic_loss_per_joint", "grad_norm", "eval_loss")
 
 
-def env(cache_dir: pathlib.Path) -> dict:
-    """The processes' environment: a shared persistent compilation cache (reruns of a topology skip compiling)."""
-    return dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+def env(cache_dir: pathlib.Path, topology: str) -> dict:
+    """The processes' environment: a persistent compilation cache of their own topology (reruns skip compiling).
+
+    One cache per topology (e.g. "2x2"): with one cache shared by the 1x4, 2x2 and 4x1 runs, a later 2x2
+    run's processes hung at their first collective until gloo's 30 s deadline (jax 0.10.2, CPU; process 0
+    alone writes cache entries, so the processes of a rerun do not load the same programs).
+    """
+    cache = cache_dir / topology
+    return dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 
 
 def train(workdir: pathlib.Path, processes: int, devices: int, *overrides: str, cache_dir: pathlib.Path,
@@ -31,7 +37,7 @@ def train(workdir: pathlib.Path, processes: int, devices: int, *overrides: str, 
     """Runs experiments.train as `processes` x `devices`; asserts that every process exited 0."""
     results = launch_local.run(
         [sys.executable, *args, f"--workdir={workdir}", *overrides], processes, devices, timeout=timeout,
-        cwd=str(REPO), env=env(cache_dir),
+        cwd=str(REPO), env=env(cache_dir, f"{processes}x{devices}"),
     )  # fmt: skip
     for r in results:
         assert r.returncode == 0, (

@@ -85,7 +85,7 @@ def test_every_process_draws_the_groups_of_the_one_process_run_on_the_same_crops
 def test_killed_mid_run_the_others_stop_and_a_rerun_gives_the_same_records(tmp_path, runs, data_dir, cache_dir):
     workdir = tmp_path / "killed"
     command = [sys.executable, *_args(data_dir), f"--workdir={workdir}", "--heartbeat_timeout=10"]
-    procs = launch_local.start(command, 2, 2, cwd=str(REPO), env=launch.env(cache_dir))
+    procs = launch_local.start(command, 2, 2, cwd=str(REPO), env=launch.env(cache_dir, "2x2"))
     try:
         path, deadline = workdir / "inputs" / "process_1.jsonl", time.monotonic() + 900
         while not (path.exists() and '"step": 4,' in path.read_text()):  # in block [4, 6), after checkpoint 3

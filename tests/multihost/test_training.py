@@ -113,7 +113,7 @@ if jax.process_index() == 0:
 
 def test_meshes_whose_device_order_is_not_the_process_order_give_the_same_global_batch(cache_dir):
     results = launch_local.run(
-        [sys.executable, "-c", _MESH_ORDERS], 2, 2, timeout=900, cwd=str(REPO), env=launch.env(cache_dir)
+        [sys.executable, "-c", _MESH_ORDERS], 2, 2, timeout=900, cwd=str(REPO), env=launch.env(cache_dir, "mesh_orders")
     )
     for r in results:
         assert r.returncode == 0, r.stderr[-3000:]
@@ -148,7 +148,7 @@ def test_a_killed_process_stops_the_others_and_a_rerun_resumes(tmp_path, cache_d
     steps = ("--config.train.num_steps=40", "--config.train.log_every=1", "--config.train.eval_every=2",
              "--config.train.checkpoint_every=2", "--heartbeat_timeout=10")  # fmt: skip
     command = [sys.executable, *launch.SMOKE, f"--workdir={workdir}", *steps]
-    procs = launch_local.start(command, 2, 2, cwd=str(REPO), env=launch.env(cache_dir))
+    procs = launch_local.start(command, 2, 2, cwd=str(REPO), env=launch.env(cache_dir, "2x2"))
     try:
         _wait_for_step(workdir / "inputs" / "process_1.jsonl", 5, procs)
         procs[1].send_signal(signal.SIGKILL)
