@@ -153,7 +153,7 @@ class Builder(MultiPersonBuilder):
 
 def make_synthesizer(config: LtshSyntheticConfig):
     """The Synthesizer of a config (one renderer, i.e. one GL context: release it after use)."""
-    from ltsh_jax.synth import backgrounds, scene, stage
+    from ltsh_jax.synth import backgrounds, places, scene, stage
     from ltsh_jax.synth.generate import Synthesizer
 
     if config.stage not in ("", "generator"):
@@ -173,8 +173,8 @@ def make_synthesizer(config: LtshSyntheticConfig):
         background = backgrounds.folder_backgrounds(config.background_dir)
     elif config.sun397_dir is not None:
         background = backgrounds.sun397_backgrounds(config.sun397_dir)
-    else:
-        background = backgrounds.procedural_background
+    else:  # a procedural place in the stage's perspective, or the earlier flat look
+        background = places.procedural_places if stage_config is not None else backgrounds.procedural_background
     return Synthesizer(scene_config, background=background)
 
 
