@@ -44,7 +44,8 @@ PNG_COMPRESS_LEVEL = 1  # fast; lossless either way
 @dataclasses.dataclass
 class LtshMixedConfig(tfds.core.BuilderConfig):
     """num_renders: examples per photo; max_images: first N training photos (None = all); lighting: "sh" (the
-    generator's spherical harmonics, as D_S reference) or "directional" (the earlier look); the rest as in D_R."""
+    generator's spherical harmonics, as D_S reference) or "directional" (the earlier look); clothing: "rich" (as D_S
+    reference) or "basic" (the earlier look); the rest as in D_R."""
 
     num_renders: int = 5
     max_images: int | None = None
@@ -53,6 +54,7 @@ class LtshMixedConfig(tfds.core.BuilderConfig):
     num_validation_groups: int = mpii.PAPER_VALIDATION_GROUPS
     split_seed: int = 0
     lighting: str = "sh"
+    clothing: str = "rich"
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -90,7 +92,7 @@ def make_mixer(config: LtshMixedConfig):
     """The Mixer of a config (one renderer, i.e. one GL context: release it after use)."""
     from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
 
-    return Mixer(MixConfig(lam=config.lam, lighting=config.lighting))
+    return Mixer(MixConfig(lam=config.lam, lighting=config.lighting, clothing=config.clothing))
 
 
 def read_photo(path: pathlib.Path) -> np.ndarray:

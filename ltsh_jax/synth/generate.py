@@ -56,9 +56,12 @@ class SyntheticImage:
 class BodyModelPeople:
     """Random people from the Anny body model: shapes, poses (ltsh_jax.synth.poses), appearances."""
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, clothing: str = "basic"):
         from ltsh_jax.synth import body_model
 
+        if clothing not in ("basic", "rich"):
+            raise ValueError(f"clothing must be 'basic' or 'rich', got {clothing!r}")
+        self.clothing = clothing
         self.model = model if model is not None else body_model.load_body_model()
         self.faces = np.asarray(self.model.faces, np.int32)
 
@@ -75,7 +78,9 @@ class BodyModelPeople:
         rest = body_model.rest_bodies(model, shapes_p)  # the shape half once, for posing and appearance
         posed = body_model.pose_rest_bodies(model, rest, rotations_p)
         rest_vertices = np.asarray(rest.vertices + rest.offset[:, None, :])
-        colors = [np.asarray(appearance.sample_appearance(rng, model, rest_vertices[i])) for i in range(count)]
+        colors = [
+            np.asarray(appearance.sample_appearance(rng, model, rest_vertices[i], self.clothing)) for i in range(count)
+        ]
         return np.asarray(posed.vertices)[:count], np.asarray(posed.joints)[:count], colors
 
 
@@ -83,7 +88,7 @@ class Synthesizer:
     """Generates D_S-style images; owns the renderer (one GL context) and the people sampler.
 
     people: a callable (rng, count) -> (vertices [N, V, 3], joints [N, 16, 3] MPII-16, colours [V, 3] each)
-    in the body frame, with a `faces` attribute [F, 3]; default BodyModelPeople() (Anny).
+    in the body frame, with a `faces` attribute [F, 3]; default BodyModelPeople(clothing=config.clothing) (Anny).
     background: (rng, width, height) -> uint8 image; one with an `on_stage(rng, stage)` method draws in the stage's
     camera instead of on its billboard. Default: a procedural place on a stage (ltsh_jax.synth.places), else the
     flat procedural background (the earlier configs' look, kept byte-identical).
@@ -99,7 +104,7 @@ class Synthesizer:
     ):
         self.config = config if config is not None else scene.SceneConfig()
         config = self.config
-        self.people = people if people is not None else BodyModelPeople()
+        self.people = people if people is not None else BodyModelPeople(clothing=config.clothing)
         if background is None:
             background = procedural_places if config.stage is not None else procedural_background
         self.background = background

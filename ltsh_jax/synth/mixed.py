@@ -9,7 +9,7 @@ target. A human whose capsules would penetrate an already placed one is placed a
 `placement_tries`, then dropped and counted). The photo is the background of the render, so every
 synthetic human is in front of the real people; a real joint is covered when the pixel it rounds
 to shows a synthetic human (`covered_joints`; recomputable from the stored instance mask).
-The synthetic humans wear D_S's clothing (the same people sampler, ltsh_jax.synth.appearance) and are lit as D_S's
+The synthetic humans wear D_S reference's clothing (the same people sampler, clothing "rich") and are lit as D_S's
 `reference` (lighting "sh": the generator's spherical-harmonics draw, ltsh_jax.synth.sh_lighting, as
 `generate_mpii_mixed.py` lights its people) or by one directional light ("directional", the earlier look).
 """
@@ -45,10 +45,13 @@ class MixConfig:
     vertical_jitter: float = 0.1  # vertical offset, in target heights, N(0, .)
     placement_tries: int = 20
     lighting: str = "sh"  # the generator's spherical harmonics (as D_S reference), or "directional"
+    clothing: str = "rich"  # as D_S reference (ltsh_jax.synth.appearance.sample_outfit), or "basic"
 
     def __post_init__(self):
         if self.lighting not in ("sh", "directional"):
             raise ValueError(f"MixConfig.lighting must be 'sh' or 'directional', got {self.lighting!r}")
+        if self.clothing not in ("rich", "basic"):
+            raise ValueError(f"MixConfig.clothing must be 'rich' or 'basic', got {self.clothing!r}")
         if not self.lam > 0 or self.max_humans < 1 or self.placement_tries < 1:
             raise ValueError(f"MixConfig needs lam > 0, max_humans >= 1, placement_tries >= 1; got {self}")
         if not 0 < self.fov < 180 or not 0 < self.scale_jitter[0] <= self.scale_jitter[1]:
@@ -142,7 +145,7 @@ class Mixer:
         if people is None:
             from ltsh_jax.synth.generate import BodyModelPeople  # noqa: PLC0415  (needs the body model)
 
-            people = BodyModelPeople()
+            people = BodyModelPeople(clothing=self.config.clothing)
         self.people = people
         self._context = context
         self._renderers: dict[tuple[int, int], Renderer] = {}
