@@ -64,7 +64,9 @@ def rows(manual_dir: pathlib.Path, renders: int, max_images: int, seed: int, peo
     """The tiles, row by row."""
     config = LtshMixedConfig(name="sheet", num_renders=renders, max_images=max_images, seed=seed)
     images, folders = training_images(manual_dir, config, BadInputReport("skip"))
-    mixer = mixed.Mixer(mixed.MixConfig(lam=config.lam), people=people)
+    mixer = mixed.Mixer(
+        mixed.MixConfig(lam=config.lam, lighting=config.lighting, clothing=config.clothing), people=people
+    )
     segment = KeypointSegmenter()
     tiles = []
     try:

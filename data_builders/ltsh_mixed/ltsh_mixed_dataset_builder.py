@@ -5,7 +5,8 @@ unannotated masks), read and checked by that builder's own code, with the same v
 images of its validation groups are left out, so D_M never shows a validation photo. For every other
 image, `num_renders` examples (5 in the paper), each with Poisson(4) synthetic humans composited over
 the photo at its own resolution (ltsh_jax.synth.mixed: fixed camera, humans sized and placed from the
-real people's scale and centres). Each example keeps the MPII people first, exactly as D_R stores them,
+real people's scale and centres), dressed and lit as D_S `reference` (spherical-harmonics lighting; config
+field `lighting`). Each example keeps the MPII people first, exactly as D_R stores them,
 then the synthetic people (`is_synthetic`, their own keypoints, head boxes, scales, group NO_GROUP).
 `instance_mask`: person k + 1 where synthetic person k (index in the example's people) is drawn, 0 on the
 photo. A real joint covered by a synthetic human is where the instance mask is nonzero at its rounded
@@ -42,7 +43,9 @@ PNG_COMPRESS_LEVEL = 1  # fast; lossless either way
 
 @dataclasses.dataclass
 class LtshMixedConfig(tfds.core.BuilderConfig):
-    """num_renders: examples per photo; max_images: first N training photos (None = all); the rest as in D_R."""
+    """num_renders: examples per photo; max_images: first N training photos (None = all); lighting: "sh" (the
+    generator's spherical harmonics, as D_S reference) or "directional" (the earlier look); clothing: "rich" (as D_S
+    reference) or "basic" (the earlier look); the rest as in D_R."""
 
     num_renders: int = 5
     max_images: int | None = None
@@ -50,6 +53,8 @@ class LtshMixedConfig(tfds.core.BuilderConfig):
     lam: float = 4.0
     num_validation_groups: int = mpii.PAPER_VALIDATION_GROUPS
     split_seed: int = 0
+    lighting: str = "sh"
+    clothing: str = "rich"
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -87,7 +92,7 @@ def make_mixer(config: LtshMixedConfig):
     """The Mixer of a config (one renderer, i.e. one GL context: release it after use)."""
     from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
 
-    return Mixer(MixConfig(lam=config.lam))
+    return Mixer(MixConfig(lam=config.lam, lighting=config.lighting, clothing=config.clothing))
 
 
 def read_photo(path: pathlib.Path) -> np.ndarray:

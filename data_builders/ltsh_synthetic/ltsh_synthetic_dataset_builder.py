@@ -45,7 +45,9 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     billboard, ltsh_jax.synth.stage; then fov_range, camera_height_range and distance_range are unused);
     stage_pitch: "height" (the generator's pitch, atan(0.75 U) about) or "uniform" (pitch_range, the paper's
     text); count_floor: 0 (Poisson redrawn until >= 1) or k (draws below k become k, the generator's 2);
-    lighting: "directional" (one random light) or "sh" (the generator's spherical-harmonics lighting).
+    lighting: "directional" (one random light) or "sh" (the generator's spherical-harmonics lighting);
+    clothing: "basic" (the earlier appearance) or "rich" (garment materials, sleeve and leg lengths, shoes, wider
+    skin tones: ltsh_jax.synth.appearance.sample_outfit).
     """
 
     num_train: int = 64
@@ -65,6 +67,7 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     stage_pitch: str = "height"
     count_floor: int = 0
     lighting: str = "directional"
+    clothing: str = "basic"
 
 
 # The paper does not state the size of D_S; we match D_M (15,956 MPII images x 5 renderings).
@@ -96,13 +99,13 @@ class Builder(MultiPersonBuilder):
                             "on the generator's stage otherwise (camera, placement, billboard); "
                             f"{PAPER_TRAIN} train images (the paper gives no count: D_M's size) + 1,000 validation.",
                             num_train=PAPER_TRAIN, num_validation=1_000, stage="generator", stage_pitch="uniform",
-                            lighting="sh"),
+                            lighting="sh", clothing="rich"),
         LtshSyntheticConfig(name="reference", description="The paper's generator (generate_multiHumanPose.py): "
                             "Poisson(10) humans, at least 2; 60 mm lens, 32 mm sensor, camera ~9 m away, pitch "
                             "atan(0.75 U); people between the billboard and the image's bottom edge; 640x640; "
                             f"{PAPER_TRAIN} train + 1,000 validation images.",
                             num_train=PAPER_TRAIN, num_validation=1_000, lam=10.0, count_floor=2, stage="generator",
-                            stage_pitch="height", lighting="sh"),
+                            stage_pitch="height", lighting="sh", clothing="rich"),
     ]  # fmt: skip
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -153,7 +156,7 @@ class Builder(MultiPersonBuilder):
 
 def make_synthesizer(config: LtshSyntheticConfig):
     """The Synthesizer of a config (one renderer, i.e. one GL context: release it after use)."""
-    from ltsh_jax.synth import backgrounds, scene, stage
+    from ltsh_jax.synth import backgrounds, places, scene, stage
     from ltsh_jax.synth.generate import Synthesizer
 
     if config.stage not in ("", "generator"):
@@ -165,7 +168,7 @@ def make_synthesizer(config: LtshSyntheticConfig):
         width=config.width, height=config.height, lam=config.lam, pitch_range=tuple(config.pitch_range),
         max_humans=config.max_humans, distance_range=tuple(config.distance_range), fov_range=tuple(config.fov_range),
         camera_height_range=tuple(config.camera_height_range), stage=stage_config,
-        count_floor=config.count_floor or None, lighting=config.lighting,
+        count_floor=config.count_floor or None, lighting=config.lighting, clothing=config.clothing,
     )  # fmt: skip
     if config.background_dir is not None and config.sun397_dir is not None:
         raise ValueError(f"ltsh_synthetic/{config.name}: set background_dir or sun397_dir, not both")
@@ -173,8 +176,8 @@ def make_synthesizer(config: LtshSyntheticConfig):
         background = backgrounds.folder_backgrounds(config.background_dir)
     elif config.sun397_dir is not None:
         background = backgrounds.sun397_backgrounds(config.sun397_dir)
-    else:
-        background = backgrounds.procedural_background
+    else:  # a procedural place in the stage's perspective, or the earlier flat look
+        background = places.procedural_places if stage_config is not None else backgrounds.procedural_background
     return Synthesizer(scene_config, background=background)
 
 

@@ -5,8 +5,8 @@ The stages (each timed into `Synthesizer.timings`, seconds summed over calls, fo
   to a multiple of POSE_BUCKET people so that only a few batch shapes are ever compiled);
 - placing: camera (or the generator's stage, ltsh_jax.synth.stage), placement without penetration
   (ltsh_jax.synth.scene);
-- rendering: background (on the stage: a square texture drawn on its billboard), lighting, the moderngl frame
-  (ltsh_jax.synth.render);
+- rendering: background (on the stage: a square texture drawn on its billboard, or a procedural place drawn in the
+  stage's camera, ltsh_jax.synth.places), lighting, the moderngl frame (ltsh_jax.synth.render);
 - labelling: keypoints with visibility, head boxes, objpos, scale (ltsh_jax.synth.labels).
 Everything random flows from the seed given to `Synthesizer.generate`, so an image is a pure function of
 (seed, config, body model, backgrounds).
@@ -26,6 +26,7 @@ from ltsh_jax.synth import stage as stages
 from ltsh_jax.synth.backgrounds import procedural_background
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.labels import PeopleLabels, depth_tolerances, label_people, standing_height
+from ltsh_jax.synth.places import procedural_places
 from ltsh_jax.synth.render import Frame, Mesh, Renderer, sample_lighting
 from ltsh_jax.synth.sh_lighting import sample_sh_lighting
 
@@ -55,9 +56,12 @@ class SyntheticImage:
 class BodyModelPeople:
     """Random people from the Anny body model: shapes, poses (ltsh_jax.synth.poses), appearances."""
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, clothing: str = "basic"):
         from ltsh_jax.synth import body_model
 
+        if clothing not in ("basic", "rich"):
+            raise ValueError(f"clothing must be 'basic' or 'rich', got {clothing!r}")
+        self.clothing = clothing
         self.model = model if model is not None else body_model.load_body_model()
         self.faces = np.asarray(self.model.faces, np.int32)
 
@@ -74,7 +78,9 @@ class BodyModelPeople:
         rest = body_model.rest_bodies(model, shapes_p)  # the shape half once, for posing and appearance
         posed = body_model.pose_rest_bodies(model, rest, rotations_p)
         rest_vertices = np.asarray(rest.vertices + rest.offset[:, None, :])
-        colors = [np.asarray(appearance.sample_appearance(rng, model, rest_vertices[i])) for i in range(count)]
+        colors = [
+            np.asarray(appearance.sample_appearance(rng, model, rest_vertices[i], self.clothing)) for i in range(count)
+        ]
         return np.asarray(posed.vertices)[:count], np.asarray(posed.joints)[:count], colors
 
 
@@ -82,7 +88,10 @@ class Synthesizer:
     """Generates D_S-style images; owns the renderer (one GL context) and the people sampler.
 
     people: a callable (rng, count) -> (vertices [N, V, 3], joints [N, 16, 3] MPII-16, colours [V, 3] each)
-    in the body frame, with a `faces` attribute [F, 3]; default BodyModelPeople() (Anny).
+    in the body frame, with a `faces` attribute [F, 3]; default BodyModelPeople(clothing=config.clothing) (Anny).
+    background: (rng, width, height) -> uint8 image; one with an `on_stage(rng, stage)` method draws in the stage's
+    camera instead of on its billboard. Default: a procedural place on a stage (ltsh_jax.synth.places), else the
+    flat procedural background (the earlier configs' look, kept byte-identical).
     """
 
     def __init__(
@@ -90,12 +99,14 @@ class Synthesizer:
         config: scene.SceneConfig | None = None,
         *,
         people=None,
-        background: Background = procedural_background,
+        background: Background | None = None,
         renderer: Renderer | None = None,
     ):
         self.config = config if config is not None else scene.SceneConfig()
         config = self.config
-        self.people = people if people is not None else BodyModelPeople()
+        self.people = people if people is not None else BodyModelPeople(clothing=config.clothing)
+        if background is None:
+            background = procedural_places if config.stage is not None else procedural_background
         self.background = background
         self.renderer = renderer if renderer is not None else Renderer(config.width, config.height)
         self.timings: dict[str, float] = collections.defaultdict(float)
@@ -128,7 +139,10 @@ class Synthesizer:
         self.timings["placing"] += now - clock
         clock = now
 
-        if drawn_stage is not None:
+        on_stage = getattr(self.background, "on_stage", None)
+        if drawn_stage is not None and on_stage is not None:
+            background = on_stage(rng, drawn_stage)
+        elif drawn_stage is not None:
             side = round(BILLBOARD_TEXTURE * max(config.width, config.height))
             background = stages.billboard_image(self.background(rng, side, side), drawn_stage)
         else:

@@ -9,6 +9,9 @@ target. A human whose capsules would penetrate an already placed one is placed a
 `placement_tries`, then dropped and counted). The photo is the background of the render, so every
 synthetic human is in front of the real people; a real joint is covered when the pixel it rounds
 to shows a synthetic human (`covered_joints`; recomputable from the stored instance mask).
+The synthetic humans wear D_S reference's clothing (the same people sampler, clothing "rich") and are lit as D_S's
+`reference` (lighting "sh": the generator's spherical-harmonics draw, ltsh_jax.synth.sh_lighting, as
+`generate_mpii_mixed.py` lights its people) or by one directional light ("directional", the earlier look).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import numpy as np
 from ltsh_jax.synth import scene
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.labels import PeopleLabels, depth_tolerances, label_people, standing_height
-from ltsh_jax.synth.render import Frame, Mesh, Renderer, create_context, sample_lighting
+from ltsh_jax.synth.render import Frame, Lighting, Mesh, Renderer, create_context, sample_lighting
+from ltsh_jax.synth.sh_lighting import SHLighting, sample_sh_lighting
 
 PELVIS = 6  # MPII-16
 MPII_SCALE_PX = 200.0
@@ -40,8 +44,14 @@ class MixConfig:
     spread: float = 1.0  # sideways offset from the real person's centre, in target heights, U[-spread, spread]
     vertical_jitter: float = 0.1  # vertical offset, in target heights, N(0, .)
     placement_tries: int = 20
+    lighting: str = "sh"  # the generator's spherical harmonics (as D_S reference), or "directional"
+    clothing: str = "rich"  # as D_S reference (ltsh_jax.synth.appearance.sample_outfit), or "basic"
 
     def __post_init__(self):
+        if self.lighting not in ("sh", "directional"):
+            raise ValueError(f"MixConfig.lighting must be 'sh' or 'directional', got {self.lighting!r}")
+        if self.clothing not in ("rich", "basic"):
+            raise ValueError(f"MixConfig.clothing must be 'rich' or 'basic', got {self.clothing!r}")
         if not self.lam > 0 or self.max_humans < 1 or self.placement_tries < 1:
             raise ValueError(f"MixConfig needs lam > 0, max_humans >= 1, placement_tries >= 1; got {self}")
         if not 0 < self.fov < 180 or not 0 < self.scale_jitter[0] <= self.scale_jitter[1]:
@@ -58,6 +68,7 @@ class MixedImage:
     camera: Camera
     placement: scene.Placement
     num_requested: int
+    lighting: Lighting | SHLighting | None = None  # how the synthetic humans were shaded
 
 
 def fixed_camera(width: int, height: int, fov: float) -> Camera:
@@ -134,7 +145,7 @@ class Mixer:
         if people is None:
             from ltsh_jax.synth.generate import BodyModelPeople  # noqa: PLC0415  (needs the body model)
 
-            people = BodyModelPeople()
+            people = BodyModelPeople(clothing=self.config.clothing)
         self.people = people
         self._context = context
         self._renderers: dict[tuple[int, int], Renderer] = {}
@@ -182,7 +193,8 @@ class Mixer:
             raise RuntimeError(f"no synthetic human could be placed in {MAX_DRAWS} draws; check the MixConfig")
         faces = self.people.faces
         meshes = [Mesh(v, faces, colors[i]) for v, i in zip(placement.vertices, placement.kept, strict=True)]
-        frame = self.renderer(width, height).render(meshes, camera, lighting=sample_lighting(rng), background=photo)
+        lighting = sample_sh_lighting(rng) if self.config.lighting == "sh" else sample_lighting(rng)
+        frame = self.renderer(width, height).render(meshes, camera, lighting=lighting, background=photo)
         stature = standing_height(np.asarray(joints)[placement.kept]) if placement.kept else np.zeros(0)
         tolerances = depth_tolerances(placement.vertices, placement.joints)
         labels = label_people(camera, frame.instance, frame.depth, placement.joints, tolerances, stature)
@@ -193,12 +205,21 @@ class Mixer:
             camera=camera,
             placement=placement,
             num_requested=count,
+            lighting=lighting,
         )
 
     def release(self) -> None:
         """Frees the renderers and the context."""
         for renderer in self._renderers.values():
-            for obj in (renderer.fbo, renderer._color, renderer._ids, renderer._depth, renderer.program):
+            parts = (
+                renderer.fbo,
+                renderer._color,
+                renderer._ids,
+                renderer._depth,
+                renderer.program,
+                renderer.sh_program,
+            )
+            for obj in parts:
                 obj.release()
         self._renderers.clear()
         if self._context is not None:

@@ -51,12 +51,15 @@ class SceneConfig:
     stage: stages.StageConfig | None = None  # the generator's stage instead of the ranges above (pitch, height, fov)
     count_floor: int | None = None  # None: Poisson redrawn until >= 1; k: draws below k become k (the generator's 2)
     lighting: str = "directional"  # or "sh": the generator's spherical-harmonics lighting (ltsh_jax.synth.sh_lighting)
+    clothing: str = "basic"  # or "rich": ltsh_jax.synth.appearance.sample_outfit (materials, sleeve lengths, shoes)
 
     def __post_init__(self):
         if not self.lam > 0:
             raise ValueError(f"SceneConfig.lam: the Poisson mean of humans per image must be > 0, got {self.lam}")
         if self.lighting not in ("directional", "sh"):
             raise ValueError(f"SceneConfig.lighting must be 'directional' or 'sh', got {self.lighting!r}")
+        if self.clothing not in ("basic", "rich"):
+            raise ValueError(f"SceneConfig.clothing must be 'basic' or 'rich', got {self.clothing!r}")
         if self.count_floor is not None and not 1 <= self.count_floor <= self.max_humans:
             raise ValueError(f"SceneConfig.count_floor must lie in [1, max_humans], got {self.count_floor}")
         if self.max_humans < 1 or self.placement_tries < 1:

@@ -85,7 +85,7 @@ def random_pose(rng: np.random.Generator) -> np.ndarray:
 class StickPeople:
     """A people sampler for ltsh_jax.synth.generate.Synthesizer: stick people with random arms and colours."""
 
-    def __init__(self):
+    def __init__(self, clothing: str = "basic"):  # clothing: accepted as BodyModelPeople's; stick people are plain
         self.faces = stick_mesh(STANDING)[1]
 
     def __call__(self, rng: np.random.Generator, count: int):

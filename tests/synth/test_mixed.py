@@ -206,3 +206,55 @@ def test_rebuild_is_byte_identical(builds, tmp_path, monkeypatch, name):
 def test_no_renders_is_a_clear_error(tmp_path, name, config_cls):
     with pytest.raises(ValueError, match=rf"{name}/none: num_renders must be >= 1"):
         build(name, data_dir=tmp_path, manual_dir=REAL, config=config_cls(name="none", num_renders=0))
+
+
+def test_synthetic_humans_are_lit_by_the_generators_sh_draw_as_in_d_s():
+    """D_M shades its humans with D_S reference's spherical-harmonics lighting: the composite equals a D_S-style render
+    of the placed meshes with the recorded coefficients, and their brightness follows the constant term L00."""
+    skip_without_egl()
+    from ltsh_jax.synth.render import Mesh, Renderer
+    from ltsh_jax.synth.sh_lighting import SHLighting
+
+    record = RECORDS["052475643.jpg"]
+    image = photo("052475643.jpg")
+    keypoints = np.concatenate(
+        [np.asarray(record["joints"]) - 1.0, 2.0 * np.asarray(record["joints_vis"])[:, None]], 1
+    )[None]
+
+    class Recorded(StickPeople):
+        def __call__(self, rng, count):
+            out = super().__call__(rng, count)
+            self.colors = out[2]
+            return out
+
+    people = Recorded()
+    mixer = mixed.Mixer(people=people)
+    args = (image, keypoints, np.asarray([record["center"]]) - 1.0, np.asarray([record["scale"]]))
+    try:
+        result = mixer.mix(*args, seed=5)
+        meshes = [
+            Mesh(v, people.faces, people.colors[i])
+            for v, i in zip(result.placement.vertices, result.placement.kept, strict=True)
+        ]
+        old_look = mixed.Mixer(mixed.MixConfig(lighting="directional"), people=people, context=mixer._context)
+        directional = old_look.mix(*args, seed=5)
+        renderer = Renderer(image.shape[1], image.shape[0], context=mixer._context)
+        lighting = result.lighting
+        assert isinstance(lighting, SHLighting)
+        first = np.asarray(lighting.coefficients)[0]
+        assert 0.5 <= first[0] and first[1] <= 0  # the generator's L00 ~ 0.5 + 0.9 U (raised if needed), L1m1 <= 0
+        again = renderer.render(meshes, result.camera, lighting=lighting, background=image)
+        dim = renderer.render(meshes, result.camera, lighting=SHLighting((0.4,) + (0.0,) * 8), background=image)
+        bright = renderer.render(meshes, result.camera, lighting=SHLighting((1.0,) + (0.0,) * 8), background=image)
+    finally:
+        mixer.release()
+    np.testing.assert_array_equal(again.color, result.frame.color)  # the D_S renderer, same inputs: same pixels
+    np.testing.assert_array_equal(directional.frame.instance > 0, result.frame.instance > 0)  # same people, same place
+    drawn = result.frame.instance > 0
+    assert np.abs(directional.frame.color[drawn].astype(int) - result.frame.color[drawn]).mean() > 3  # shading differs
+    assert bright.color[drawn].astype(float).mean() > dim.color[drawn].astype(float).mean() + 30  # follows L00
+
+
+def test_mix_config_rejects_an_unknown_lighting():
+    with pytest.raises(ValueError, match="MixConfig.lighting"):
+        mixed.MixConfig(lighting="flash")
