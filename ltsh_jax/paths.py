@@ -34,8 +34,9 @@ def as_path(path: str | os.PathLike) -> epath.Path:
 
 
 def is_local(path: str | os.PathLike) -> bool:
-    """True for a path on this machine's file system, False for a URI such as `gs://bucket/x`."""
-    return not _URI.match(os.fspath(path))
+    """True for a path on this machine's file system, False for a URI such as `gs://bucket/x` (as epath sees
+    it: epath also reads a local `/gs/x`, `/s3/x` as such a URI)."""
+    return not _URI.match(os.fspath(epath.Path(path)))
 
 
 def require_local(path: str | os.PathLike, what: str, why: str) -> pathlib.Path:
