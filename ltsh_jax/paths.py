@@ -72,9 +72,9 @@ def write_atomically(path: str | os.PathLike, data: str | bytes) -> epath.Path:
 
 
 def append_text(path: str | os.PathLike, text: str) -> None:
-    """Appends `text` to the file at `path` (made if missing). Local: one append-mode write, so a kill leaves
-    the text whole or torn at its end. Remote: objects cannot be appended to, so the object is read and
-    written again whole (cost grows with the file; fine for logs of thousands of lines)."""
+    """Appends `text` to the file at `path` (made if missing; its folder must exist). Local: one append-mode
+    write, so a kill leaves the text whole or torn at its end. Remote: objects cannot be appended to, so the
+    object is read and written again whole (cost grows with the file; fine for logs of thousands of lines)."""
     path = as_path(path)
     if is_local(path):
         with open(os.fspath(path), "a") as f:

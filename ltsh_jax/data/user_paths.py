@@ -42,7 +42,8 @@ def confined_path(root: str | os.PathLike, name: str, where: str = "") -> epath.
     path = root / posix.as_posix()
     if not paths.is_local(root):  # lexical confinement is all there is: no symlinks in an object store
         return path
-    resolved, inside = path.resolve(), root.resolve()
+    # pathlib's resolve follows symlinks (epath's only normalises the text).
+    resolved, inside = pathlib.Path(path).resolve(), pathlib.Path(root).resolve()
     if not resolved.is_relative_to(inside):
         raise UnsafePathError(f"{prefix}file name {name!r} leads to {resolved}, outside the folder {root} (symlink)")
     return path
