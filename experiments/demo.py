@@ -23,6 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments.configs import demo as demo_config
+from ltsh_jax import paths
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
 from ltsh_jax.evaluation import comparison, curve
@@ -172,7 +173,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     apply_cpu_xla_flags()  # XLA:CPU settings (ltsh_jax/cpu_flags.py), before the first computation
-    output = pathlib.Path(_OUTPUT_DIR.value).resolve()
+    # The demo builds datasets and renders into it with local tools: a bucket is refused in one line.
+    output = paths.require_local(_OUTPUT_DIR.value, "--output_dir", "the demo builds and renders there").resolve()
     data_dir = output / "tensorflow_datasets"
     build_synthetic(data_dir)
     settings = EvalSettings(

@@ -22,14 +22,13 @@ weights the rows trained from scratch (D_R, D_S) start from in the paper's setti
 from __future__ import annotations
 
 import importlib
-import pathlib
-import shutil
 
 import ml_collections
 from absl import app, flags, logging
+from etils import epath
 
 from experiments import distributed_flags, tables
-from ltsh_jax import distributed
+from ltsh_jax import distributed, paths
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
@@ -57,7 +56,7 @@ flags.mark_flags_as_required(["table", "workdir"])
 
 
 def row_config(
-    row: tables.Row, variant: str, workdir: pathlib.Path, data_dir: str, num_steps: int = 0, vgg_weights: str = ""
+    row: tables.Row, variant: str, workdir: epath.Path, data_dir: str, num_steps: int = 0, vgg_weights: str = ""
 ):
     """The row's training config with data_dir set for every TFDS source, init_from pointing at its baseline
     and, for rows trained from scratch, model.vgg_weights (when given)."""
@@ -86,7 +85,7 @@ def check_datasets(config: ml_collections.ConfigDict, row: tables.Row) -> None:
                 raise FileNotFoundError(f"row {row.label} ({what}): {e}") from None
 
 
-def _has_checkpoint(run_dir: pathlib.Path) -> bool:
+def _has_checkpoint(run_dir: epath.Path) -> bool:
     if not (run_dir / "checkpoints").is_dir():
         return False
     checkpointer = Checkpointer(run_dir / "checkpoints")
@@ -96,7 +95,7 @@ def _has_checkpoint(run_dir: pathlib.Path) -> bool:
         checkpointer.close()
 
 
-def check_backbone(config: ml_collections.ConfigDict, row: tables.Row, run_dir: pathlib.Path) -> None:
+def check_backbone(config: ml_collections.ConfigDict, row: tables.Row, run_dir: epath.Path) -> None:
     """ValueError (naming the weight formats) when a row about to start from scratch lacks the VGG-19 weights
     its config requires; rows fine-tuned from another and runs with a checkpoint to resume need none."""
     if row.init_from or _has_checkpoint(run_dir):
@@ -107,7 +106,7 @@ def check_backbone(config: ml_collections.ConfigDict, row: tables.Row, run_dir: 
         raise type(e)(f"row {row.label}: {e}") from None
 
 
-def training_finished(config: ml_collections.ConfigDict, run_dir: pathlib.Path) -> bool:
+def training_finished(config: ml_collections.ConfigDict, run_dir: epath.Path) -> bool:
     """Whether the run's latest checkpoint is its last step and its final metrics are written."""
     if not (run_dir / "final_metrics.json").exists():
         return False
@@ -136,7 +135,7 @@ def table_header(table: int, settings: EvalSettings, variant: str) -> str:
 
 def reproduce(
     table: int,
-    workdir: pathlib.Path,
+    workdir: epath.Path,
     settings: EvalSettings,
     variant: str,
     num_steps: int = 0,
@@ -167,7 +166,7 @@ def reproduce(
         distributed.barrier("reproduce: tables written")
 
 
-def _evaluate_and_write(table: int, rows, configs: dict, workdir: pathlib.Path, settings: EvalSettings,
+def _evaluate_and_write(table: int, rows, configs: dict, workdir: epath.Path, settings: EvalSettings,
                         variant: str) -> str:  # fmt: skip
     """Scores every row (process 0 only) and writes the table, the visibility figure and the teacher plots."""
     results = {row.key: evaluation_of(configs[row.key], workdir / row.key, settings) for row in rows}
@@ -175,7 +174,7 @@ def _evaluate_and_write(table: int, rows, configs: dict, workdir: pathlib.Path, 
     shown = tables.TABLES[table]
     markdown = comparison.comparison_table([(row.label, results[row.key]["table"], row.paper_table()) for row in shown])
     header = table_header(table, settings, variant)
-    (workdir / f"table{table}.md").write_text(header + markdown)
+    paths.write_atomically(workdir / f"table{table}.md", header + markdown)
     comparison.plot_visibility_comparison(
         [(row.label, results[row.key]["visibility_bins"]) for row in shown],
         workdir / f"figure6_table{table}.png",
@@ -183,7 +182,7 @@ def _evaluate_and_write(table: int, rows, configs: dict, workdir: pathlib.Path, 
     )
     for row in shown:
         for plot in sorted((workdir / row.key).glob("teacher*.png")):
-            shutil.copyfile(plot, workdir / f"{row.key}_{plot.name}")
+            paths.write_atomically(workdir / f"{row.key}_{plot.name}", plot.read_bytes())
     return header + markdown
 
 
@@ -196,7 +195,7 @@ def main(argv):
         dataset=_EVAL_DATASET.value, split=_EVAL_SPLIT.value, data_dir=_DATA_DIR.value,
         scales=tuple(float(s) for s in _EVAL_SCALES.value), max_images=_EVAL_MAX_IMAGES.value, flip=_FLIP.value,
     )  # fmt: skip
-    workdir = pathlib.Path(_WORKDIR.value).expanduser()
+    workdir = paths.as_path(_WORKDIR.value)  # a local folder or a cloud URI (gs://bucket/tables)
     if distributed.is_chief():
         workdir.mkdir(parents=True, exist_ok=True)
     distributed.barrier("reproduce: workdir made")

@@ -12,12 +12,15 @@ resuming a teacher run from it fails with a one-line message.
 
 from __future__ import annotations
 
-import pathlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
+
+from ltsh_jax import paths
 
 META = "meta"
 # The second checkpoint series of the old layout, next to `checkpoints/`.
@@ -59,10 +62,12 @@ class Checkpointer:
 
     In a multi-process run every process must make the same calls (orbax synchronises them), except with
     `only_this_process`: a reader used by one process alone (process 0 evaluating after training).
+    `directory` may be a local folder or a cloud URI (`gs://bucket/run/checkpoints`, ltsh_jax.paths).
     """
 
-    def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 3, *, only_this_process: bool = False):
-        self.directory = pathlib.Path(directory).absolute()
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3, *, only_this_process: bool = False):
+        directory = paths.as_path(directory)
+        self.directory: epath.Path = directory.absolute() if paths.is_local(directory) else directory
         alone = ocp.options.MultiprocessingOptions(
             primary_host=jax.process_index(), active_processes={jax.process_index()}
         )

@@ -5,8 +5,13 @@ matplotlib is imported on first use, so modules that can plot do not pay for it 
 
 from __future__ import annotations
 
-import pathlib
+import io
+import os
 from typing import Any
+
+from etils import epath
+
+from ltsh_jax import paths
 
 
 def pyplot() -> Any:
@@ -19,11 +24,11 @@ def pyplot() -> Any:
     return plt
 
 
-def save_png(fig: Any, path: str | pathlib.Path) -> pathlib.Path:
-    """Lays the figure out, writes it to path (100 dpi, parent folders made) and closes it; returns the path."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save_png(fig: Any, path: str | os.PathLike) -> epath.Path:
+    """Lays the figure out, writes it to path (100 dpi, parent folders made; a local file or a cloud URI,
+    replaced atomically, ltsh_jax.paths) and closes it; returns the path."""
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     pyplot().close(fig)
-    return path
+    return paths.write_atomically(path, png.getvalue())

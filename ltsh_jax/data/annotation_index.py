@@ -9,26 +9,29 @@ Format (np.load(..., allow_pickle=False)): `format` [1]; `offsets` int64 [R + 1]
 i are rows offsets[i]:offsets[i + 1] of every `people/<field>` array (concatenated over records);
 every other feature (image/filename as str, sizes, camera_pitch) is one array [R]. The encoded fields
 (ENCODED, or what the builder's features say is an encoded blob) are left out. Zip entries are stored
-with a fixed date, so equal data gives equal bytes.
+with a fixed date, so equal data gives equal bytes. The dataset folder may be a cloud URI (ltsh_jax.paths).
 """
 
 from __future__ import annotations
 
 import io
-import pathlib
+import os
 import zipfile
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from etils import epath
+
+from ltsh_jax import paths
 
 FORMAT_VERSION = 1
 ENCODED = ("image", "unannotated_mask", "instance_mask")  # encoded blobs: not in the index
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def index_path(dataset_dir: str | pathlib.Path, split: str) -> pathlib.Path:
+def index_path(dataset_dir: str | os.PathLike, split: str) -> epath.Path:
     """Where a split's index lies in the dataset's version folder (e.g. .../mpii_multiperson/default/1.0.0)."""
-    return pathlib.Path(dataset_dir) / f"annotations-{split}.npz"
+    return paths.as_path(dataset_dir) / f"annotations-{split}.npz"
 
 
 def _value(value: object) -> object:
@@ -69,7 +72,7 @@ def arrays_from_examples(examples: Iterable[dict], encoded: Sequence[str] = ENCO
     return out
 
 
-def write(path: str | pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+def write(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """An npz with stored (uncompressed) entries in sorted order and a fixed date: deterministic bytes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -80,7 +83,7 @@ def write(path: str | pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
             entry = io.BytesIO()
             np.lib.format.write_array(entry, array, allow_pickle=False)
             archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), entry.getvalue())
-    pathlib.Path(path).write_bytes(buffer.getvalue())
+    paths.write_atomically(path, buffer.getvalue())
 
 
 class AnnotationIndex:
@@ -101,10 +104,10 @@ class AnnotationIndex:
             raise ValueError(f"{where}: inconsistent lengths (fields {bad}) for {count} records of {total} people")
 
     @classmethod
-    def load(cls, path: str | pathlib.Path) -> AnnotationIndex:
-        """The index at `path`; ValueError naming the file when it is not one."""
+    def load(cls, path: str | os.PathLike) -> AnnotationIndex:
+        """The index at `path` (local or a cloud URI); ValueError naming the file when it is not one."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(io.BytesIO(paths.as_path(path).read_bytes()), allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path}: cannot read the annotation index ({e})") from None

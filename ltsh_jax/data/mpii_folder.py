@@ -5,18 +5,22 @@ The format (as used by several public pose toolboxes) is a JSON list of single-p
 `joints` 16 x [x, y] in MPII-16 order, `joints_vis` 16 flags; missing joints are [-1, -1].
 Records are grouped by image so that every person of an image is known when one of them is cropped
 (group_records, shared with data_builders.mpii_multiperson), then checked against their images by
-ltsh_jax.data.validation: the rules and the counted report of the builders.
+ltsh_jax.data.validation: the rules and the counted report of the builders. The folder may be a cloud URI
+(`gs://bucket/mpii`, read through etils.epath: ltsh_jax.paths).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 from collections.abc import Sequence
 
 import numpy as np
+from etils import epath
 
+from ltsh_jax import paths
 from ltsh_jax.data import validation
 from ltsh_jax.data.bad_input import BadInputReport
 from ltsh_jax.data.user_paths import confined_path
@@ -33,7 +37,7 @@ _FIELDS = ("image", "center", "scale", "joints", "joints_vis")
 class ImageRecord:
     """One image and its P annotated people (MPII-16 joints, image pixels, pixel centres at integers)."""
 
-    image_path: pathlib.Path
+    image_path: epath.Path
     keypoints: np.ndarray  # float32 [P, 16, 2]
     labelled: np.ndarray  # bool [P, 16]
     centers: np.ndarray  # float32 [P, 2]
@@ -55,9 +59,10 @@ class PersonEntry:
     scale: float
 
 
-def _find_annotation_file(directory: pathlib.Path, annotation_file: str | pathlib.Path | None) -> pathlib.Path:
+def _find_annotation_file(directory: epath.Path, annotation_file: str | os.PathLike | None) -> epath.Path:
     if annotation_file:
-        path = directory / annotation_file  # an absolute annotation_file replaces the folder
+        # An absolute path or a URI replaces the folder, a relative one is inside it.
+        path = paths.as_path(annotation_file) if not paths.is_local(annotation_file) else directory / annotation_file
         if not path.is_file():
             raise FileNotFoundError(f"annotation file {path} does not exist")
         return path
@@ -114,7 +119,7 @@ def parse_record(record: object, where: str) -> tuple[str, np.ndarray, np.ndarra
 
 
 def group_records(
-    files: Sequence[tuple[pathlib.Path, list]], report: BadInputReport
+    files: Sequence[tuple[os.PathLike, list]], report: BadInputReport
 ) -> list[tuple[int, str, list[PersonEntry]]]:
     """(position, image name, its people in file order) per image, sorted by name; position counts every name.
 
@@ -147,8 +152,8 @@ def group_records(
 
 
 def load_mpii_json(
-    directory: str | pathlib.Path,
-    annotation_file: str | pathlib.Path | None = None,
+    directory: str | os.PathLike,
+    annotation_file: str | os.PathLike | None = None,
     report: BadInputReport | None = None,
     num_threads: int | None = None,
 ) -> list[ImageRecord]:
@@ -160,7 +165,7 @@ def load_mpii_json(
     undecodable images, people without a labelled joint or with one far outside the image) go to `report`
     (default: stop at the first, naming file, record and field); a ValueError when none is left.
     """
-    directory = pathlib.Path(directory)
+    directory = paths.as_path(directory)
     if report is None:
         report = BadInputReport("raise", hint="load with BadInputReport('skip') to skip and count such input")
     if not directory.is_dir():

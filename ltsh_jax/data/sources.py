@@ -9,7 +9,7 @@ decoding is the costly part and happens in the workers; evaluation decodes whole
 from __future__ import annotations
 
 import dataclasses
-import pathlib
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -85,7 +85,7 @@ class MpiiJsonSource:
     @classmethod
     def from_folder(
         cls,
-        directory: str | pathlib.Path,
+        directory: str | os.PathLike,
         annotation_file: str | None = None,
         on_bad_input: str = "raise",
         what: str = "config.data",
@@ -134,7 +134,7 @@ class TfdsSource:
         self._raw = raw if index is not None and hasattr(raw, "__getitem__") else None
 
     @classmethod
-    def load(cls, name: str, split: str, data_dir: str | pathlib.Path, config: str | None = None) -> TfdsSource:
+    def load(cls, name: str, split: str, data_dir: str | os.PathLike, config: str | None = None) -> TfdsSource:
         """FileNotFoundError naming the build command when the dataset is not built (splits.load_split);
         ValueError when its annotation index does not match its records."""
         data_source = splits.load_split(name, split, data_dir, config or None)

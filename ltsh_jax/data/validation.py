@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tqdm
+from etils import epath
 from PIL import Image, ImageFile
 
 from ltsh_jax.data.bad_input import BadInputReport
@@ -41,7 +41,7 @@ ExtraCheck = Callable[[int, int, int], Problem | None]  # (image position, width
 class ImageToCheck:
     """An image named by an annotation file, with its people: 0-based pixel joints, the labelled ones flagged."""
 
-    root: pathlib.Path  # the folder the name must stay in
+    root: os.PathLike  # the folder the name must stay in (local or a cloud URI)
     name: str  # as the annotation file writes it
     where: str  # the annotation record naming the image, for messages
     keypoints: np.ndarray  # float [P, 16, 2]
@@ -80,12 +80,13 @@ def outside_image(keypoints: np.ndarray, width: int, height: int, margin: float 
         )
 
 
-def read_image_size(path: pathlib.Path) -> tuple[int, int]:
-    """(width, height) after decoding the whole file; OSError/ValueError if it is truncated or corrupt."""
+def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) after decoding the whole file (local or a cloud URI); OSError/ValueError if it is
+    truncated or corrupt."""
     saved = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must fail, whatever a caller set
     try:
-        with Image.open(path) as image:
+        with epath.Path(path).open("rb") as file, Image.open(file) as image:
             size = image.size
             if image.format == "JPEG":
                 image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))  # decodes every byte, 8x faster

@@ -7,7 +7,7 @@ from the files the evaluations wrote.
 from __future__ import annotations
 
 import math
-import pathlib
+import os
 from collections.abc import Mapping, Sequence
 
 from ltsh_jax import plots
@@ -38,7 +38,7 @@ def comparison_table(
 
 
 def plot_visibility_comparison(
-    runs: Sequence[tuple[str, Sequence[Mapping]]], path: str | pathlib.Path, title: str | None = None
+    runs: Sequence[tuple[str, Sequence[Mapping]]], path: str | os.PathLike, title: str | None = None
 ) -> None:
     """Figure 6: grouped bars of mAP per bin of visible-joint ratio, one colour per run (PNG).
 

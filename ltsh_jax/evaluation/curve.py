@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
+import os
 from collections.abc import Sequence
 
 import ml_collections
+from etils import epath
 
-from ltsh_jax import plots
+from ltsh_jax import paths, plots
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import splits
 from ltsh_jax.evaluation import report, run
@@ -49,7 +50,7 @@ def _settings_key(settings: run.EvalSettings) -> dict:
 
 def ap_curve(
     config: ml_collections.ConfigDict,
-    workdir: str | pathlib.Path,
+    workdir: str | os.PathLike,
     settings: run.EvalSettings,
     final: dict | None = None,
 ) -> list[dict]:
@@ -58,7 +59,7 @@ def ap_curve(
     `final` (a results JSON of the same settings, e.g. from `run.evaluation_of`) supplies the row of the
     step it scored instead of scoring that checkpoint again.
     """
-    workdir = pathlib.Path(workdir)
+    workdir = paths.as_path(workdir)  # local or a cloud URI
     output = workdir / f"eval_{settings.split}"
     path = output / CURVE_FILE
     key = _settings_key(settings)
@@ -91,13 +92,12 @@ def ap_curve(
             )
             table = report.result_to_json(scored)["table"]
         rows.append({"step": step, "train_seconds": seconds.get(step), "mAP": table["mAP"], "table": table})
-    output.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"settings": key, "rows": rows}, indent=2) + "\n")
+    paths.write_atomically(path, json.dumps({"settings": key, "rows": rows}, indent=2) + "\n")
     plot_ap_curve(rows, output / PLOT_FILE, title=f"{workdir.name}: held-out AP ({settings.split})")
     return rows
 
 
-def plot_ap_curve(rows: Sequence[dict], path: str | pathlib.Path, title: str = "") -> pathlib.Path:
+def plot_ap_curve(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> epath.Path:
     """mAP against training minutes (each point labelled with its step); against steps when no time is known."""
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -7,11 +7,12 @@ The canonical form: 1-element lists for scalars, "annopoints" as a 1-element lis
 from __future__ import annotations
 
 import json
-import pathlib
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ltsh_jax import paths
 from ltsh_jax.data.schema import NO_GROUP
 from ltsh_jax.evaluation.records import GroundTruthImage, PredictionImage
 
@@ -57,8 +58,6 @@ def predictions_to_json(images: Sequence[PredictionImage]) -> dict:
     return {"annolist": annolist}
 
 
-def write_json(path: str | pathlib.Path, data: object) -> None:
-    """Writes `data` as JSON (parent folders created)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
+def write_json(path: str | os.PathLike, data: object) -> None:
+    """Writes `data` as JSON (parent folders created; a local file or a cloud URI, replaced atomically)."""
+    paths.write_atomically(path, json.dumps(data))

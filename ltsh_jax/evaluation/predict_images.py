@@ -31,6 +31,7 @@ from ltsh_jax.data import decoding
 from ltsh_jax.decode import assemble
 from ltsh_jax.evaluation import coco_export, mpii_json_write, run
 from ltsh_jax.evaluation.records import PredictionImage
+from ltsh_jax.paths import require_local
 
 CMU_SCALE_SEARCH = (0.5, 1.0, 1.5, 2.0)  # ZheC testing/python/config `scale_search`, times the training box
 KNOWN_SIZE_SCALES = (0.7, 1.0, 1.3)  # the MPII test scales around the people's known size (EvalSettings.scales)
@@ -104,10 +105,14 @@ def predict_photo(
     )  # fmt: skip
 
 
+# Why the photos and predict's outputs must be local (only the run's workdir may be a cloud URI).
+_LOCAL_ONLY = "predict lists, reads and writes its photos and overlays as files on this machine"
+
+
 def list_images(directory: str | pathlib.Path) -> list[pathlib.Path]:
     """The .jpg/.jpeg/.png files (any case) directly in `directory`, sorted by name; FileNotFoundError naming the
     folder when it does not exist or holds none."""
-    directory = pathlib.Path(directory).expanduser()
+    directory = require_local(directory, "the folder of photos", _LOCAL_ONLY)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: no such folder of images")
     paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -176,11 +181,11 @@ def predict_folder(
     results, ids in images.json), images.json (per image: size, COCO id, people; the files skipped and why) and
     overlays/<stem>.jpg (the skeletons drawn). A file that does not decode is named in a one-line warning,
     skipped and counted. FileNotFoundError for a missing or empty folder or a run without a checkpoint.
-    `student` replaces the run's (tests)."""
+    `student` replaces the run's (tests). `workdir` may be a cloud URI; images_dir and output_dir must be local."""
+    output = require_local(output_dir, "the output folder", _LOCAL_ONLY)
     paths = list_images(images_dir)
     student = student or run.load_student(config, workdir)
     size = TrainingSize.of(config)
-    output = pathlib.Path(output_dir).expanduser()
     overlays = output / "overlays"
     overlays.mkdir(parents=True, exist_ok=True)
     overlay_of = overlay_names([p.name for p in paths])

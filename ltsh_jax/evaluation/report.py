@@ -9,7 +9,7 @@ AP in percent, null where a joint has no positives.
 from __future__ import annotations
 
 import math
-import pathlib
+import os
 from collections.abc import Mapping, Sequence
 
 from ltsh_jax import plots
@@ -54,7 +54,7 @@ def markdown_table(table: Mapping[str, float | None], label: str | None = None, 
     return "\n".join(lines) + "\n"
 
 
-def plot_visibility_bins(bins: Sequence[VisibilityBin], path: str | pathlib.Path, title: str | None = None) -> None:
+def plot_visibility_bins(bins: Sequence[VisibilityBin], path: str | os.PathLike, title: str | None = None) -> None:
     """Bar plot of mAP per bin of visible-joint ratio, people per bin under each bar (PNG)."""
     plt = plots.pyplot()
 

@@ -11,7 +11,9 @@ visibility.png and pictures/ with the ground truth beside the predicted skeleton
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -22,7 +24,7 @@ import numpy as np
 import tqdm
 from PIL import Image
 
-from ltsh_jax import visualize
+from ltsh_jax import paths, visualize
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import sources, splits
 from ltsh_jax.data.schema import NOT_LABELLED, VISIBLE
@@ -203,10 +205,10 @@ class Student(NamedTuple):
     skeleton: Skeleton
 
 
-def load_student(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, step: int | None = None) -> Student:
+def load_student(config: ml_collections.ConfigDict, workdir: str | os.PathLike, step: int | None = None) -> Student:
     """The student of checkpoint `step` of `workdir` (default: the latest; built from `config`); FileNotFoundError
-    when the run has no checkpoint yet."""
-    workdir = pathlib.Path(workdir)
+    when the run has no checkpoint yet. `workdir` may be a cloud URI (ltsh_jax.paths)."""
+    workdir = paths.as_path(workdir)
     if not (workdir / "checkpoints").is_dir():  # checked first: the Checkpointer would create the folder
         raise FileNotFoundError(f"{workdir} has no checkpoints/: is it a training run (experiments.train's --workdir)?")
     checkpointer = Checkpointer(workdir / "checkpoints", only_this_process=True)  # read by one process
@@ -226,7 +228,7 @@ def load_student(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
 
 def predict_checkpoint(
     config: ml_collections.ConfigDict,
-    workdir: str | pathlib.Path,
+    workdir: str | os.PathLike,
     source,
     settings: EvalSettings,
     step: int | None = None,
@@ -257,17 +259,17 @@ def truth_beside_prediction(image: np.ndarray, result: ImageResult, skeleton: Sk
 
 def evaluate_checkpoint(
     config: ml_collections.ConfigDict,
-    workdir: str | pathlib.Path,
+    workdir: str | os.PathLike,
     settings: EvalSettings,
-    output_dir: str | pathlib.Path | None = None,
+    output_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Scores the latest checkpoint of `workdir`; writes the outputs to output_dir and returns the results JSON.
 
     FileNotFoundError (with the build command) when the dataset is not built, or when the run has no
-    checkpoint yet.
+    checkpoint yet. `workdir` and `output_dir` may be cloud URIs (ltsh_jax.paths).
     """
-    workdir = pathlib.Path(workdir)
-    output = pathlib.Path(output_dir or workdir / f"eval_{settings.split}")
+    workdir = paths.as_path(workdir)
+    output = paths.as_path(output_dir or workdir / f"eval_{settings.split}")
     source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
     step, results = predict_checkpoint(config, workdir, source, settings)
     gts = [r.ground_truth for r in results]
@@ -286,24 +288,26 @@ def evaluate_checkpoint(
         "images": len(results),
         "unscored_people": sum(r.unscored_people for r in results),
     }
-    (output / "results.json").write_text(json.dumps(results_json, indent=2) + "\n")
-    (output / "table.md").write_text(report.markdown_table(result.table, label=workdir.name) + "\n")
+    paths.write_atomically(output / "results.json", json.dumps(results_json, indent=2) + "\n")
+    paths.write_atomically(output / "table.md", report.markdown_table(result.table, label=workdir.name) + "\n")
     report.plot_visibility_bins(bins, output / "visibility.png", title=f"{workdir.name} ({settings.split})")
     pictures = output / "pictures"
-    pictures.mkdir(exist_ok=True)
+    pictures.mkdir(parents=True, exist_ok=True)
     skeleton = get_skeleton(config)
     for i, r in enumerate(results[: settings.pictures]):
         drawn = truth_beside_prediction(sources.decode_example(source[i]).image, r, skeleton)
-        Image.fromarray(drawn).save(pictures / (pathlib.Path(r.ground_truth.name).stem + ".jpg"), quality=90)
+        jpeg = io.BytesIO()
+        Image.fromarray(drawn).save(jpeg, format="JPEG", quality=90)
+        paths.write_atomically(pictures / (pathlib.PurePath(r.ground_truth.name).stem + ".jpg"), jpeg.getvalue())
     return results_json
 
 
-def evaluation_of(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, settings: EvalSettings) -> dict:
+def evaluation_of(config: ml_collections.ConfigDict, workdir: str | os.PathLike, settings: EvalSettings) -> dict:
     """The results JSON of WORKDIR/eval_SPLIT, evaluated now unless it already scores the run's final
     checkpoint with exactly these settings (dataset, split, data_dir, builder config, scales, flip, image
     limit, ...), so a rerun of a killed table or demo redoes only what is missing, and other settings
     never return old numbers under new labels."""
-    output = pathlib.Path(workdir) / f"eval_{settings.split}"
+    output = paths.as_path(workdir) / f"eval_{settings.split}"
     results_path = output / "results.json"
     if results_path.exists():
         results = json.loads(results_path.read_text())

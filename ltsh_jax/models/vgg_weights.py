@@ -31,6 +31,7 @@ import flax.core
 import jax.numpy as jnp
 import numpy as np
 
+from ltsh_jax import paths
 from ltsh_jax.models.openpose import VGG_LAYERS
 
 VGG_NAMES: tuple[str, ...] = tuple(name for name, _, _ in VGG_LAYERS)
@@ -131,8 +132,9 @@ def load_vgg19_weights(params: Mapping[str, Any], path: str | os.PathLike) -> An
 
 
 def check_weights_file(path: str | os.PathLike) -> str:
-    """The path as a string; FileNotFoundError / ValueError (naming the formats) unless it is a weights file."""
-    path = os.fspath(path)
+    """The path as a string; FileNotFoundError / ValueError (naming the formats) unless it is a weights file;
+    paths.UnsupportedPathError for a cloud URI (numpy and h5py open the file by its local name)."""
+    path = os.fspath(paths.require_local(path, "the VGG-19 weights file", "numpy and h5py open it by local name"))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"VGG-19 weights file not found: {path} (formats: {FORMATS})")
     suffix = os.path.splitext(path)[1].lower()

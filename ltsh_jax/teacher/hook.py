@@ -36,7 +36,7 @@ sequence as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import pathlib
+import os
 from collections.abc import Callable
 
 import flax.struct
@@ -45,10 +45,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ltsh_jax import plots, sharding
+from ltsh_jax import paths, plots, sharding
 from ltsh_jax.data import sampling
 from ltsh_jax.data.pipeline import Pipeline
 from ltsh_jax.metrics import read_metrics
@@ -230,7 +231,7 @@ def check_same_group(step: int, group: int) -> None:
 class TeacherHook:
     """Created by train.loop when config.teacher.enabled; see the module docstring for what it does when."""
 
-    def __init__(self, config: ml_collections.ConfigDict, pipeline: Pipeline, workdir: str | pathlib.Path,
+    def __init__(self, config: ml_collections.ConfigDict, pipeline: Pipeline, workdir: str | os.PathLike,
                  mesh: Mesh, announce: Callable[[str], None] = print):  # fmt: skip
         cfg = config.teacher
         check_config(cfg)
@@ -250,7 +251,7 @@ class TeacherHook:
         if self.is_chief:
             announce(groups.describe(self.grouping))
         self.cfg, self.pipeline, self.every_n, self.k = cfg, pipeline, int(cfg.every_n), int(cfg.hardest_k)
-        self.crop, self.workdir = int(config.data.input_size), pathlib.Path(workdir)
+        self.crop, self.workdir = int(config.data.input_size), paths.as_path(workdir)
         self.replicated = sharding.replicated(mesh)
         pipeline.set_groups(self.grouping.members)
         self.model = Teacher(self.grouping.num_groups, width=float(cfg.width))
@@ -292,8 +293,7 @@ class TeacherHook:
         record = {"grouping": self.grouping.name, "sizes": self.grouping.sizes.tolist(),
                   "min_size": self.grouping.min_size, "drawable": self.grouping.mask.tolist(),
                   "edges": {k: v.tolist() for k, v in self.grouping.edges.items()}}  # fmt: skip
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / GROUPS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        paths.write_atomically(self.workdir / GROUPS_FILE, json.dumps(record, indent=2) + "\n")
 
     def after_step(self, step: int, batch: dict, metrics: dict) -> dict | None:
         """Records student step `step` (0-based) of the global batch `batch` (jax arrays 'image' and
@@ -337,7 +337,7 @@ class TeacherHook:
         return {STATE_ITEM: self.state, BLOCK_ITEM: self.block}
 
 
-def plot_probs(workdir: str | pathlib.Path) -> pathlib.Path | None:
+def plot_probs(workdir: str | os.PathLike) -> epath.Path | None:
     """Writes WORKDIR/teacher_probs.png: P~ as a groups x teacher-step heatmap; None without teacher records."""
     records = [r for r in read_metrics(workdir) if PROBS_KEY in r]
     if not records:
@@ -356,5 +356,4 @@ def plot_probs(workdir: str | pathlib.Path) -> pathlib.Path | None:
     ax.set_title("teacher P~ over training")
     fig.colorbar(image, ax=ax, label="P~")
     ax.legend(loc="upper right", fontsize="small")
-    path = pathlib.Path(workdir) / "teacher_probs.png"
-    return plots.save_png(fig, path)
+    return plots.save_png(fig, paths.as_path(workdir) / "teacher_probs.png")

@@ -8,14 +8,14 @@ checkpoint holds parameters that evaluate to a finite loss, and the stop message
 from __future__ import annotations
 
 import math
-import pathlib
+import os
 
 
 class TrainingDiverged(FloatingPointError):
     """The training numbers are no longer finite: the run stopped before saving them."""
 
 
-def _stop(reason: str, last_good: int | None, checkpoint_dir: pathlib.Path) -> TrainingDiverged:
+def _stop(reason: str, last_good: int | None, checkpoint_dir: str | os.PathLike) -> TrainingDiverged:
     where = f"step {last_good} in {checkpoint_dir}" if last_good is not None else "none (no checkpoint yet)"
     return TrainingDiverged(
         f"{reason}: stopping. Last good checkpoint: {where}. Lower optim.learning_rate or check the data, then "
@@ -25,7 +25,7 @@ def _stop(reason: str, last_good: int | None, checkpoint_dir: pathlib.Path) -> T
 
 
 def check_skip_streak(
-    streak: int, skipped: int, step: int, limit: int, last_good: int | None, checkpoint_dir: pathlib.Path
+    streak: int, skipped: int, step: int, limit: int, last_good: int | None, checkpoint_dir: str | os.PathLike
 ) -> None:
     """TrainingDiverged when the last `limit` or more updates up to `step` were all skipped."""
     if streak >= limit:
@@ -37,7 +37,7 @@ def check_skip_streak(
         )
 
 
-def check_saveable(loss: float, step: int, last_good: int | None, checkpoint_dir: pathlib.Path) -> None:
+def check_saveable(loss: float, step: int, last_good: int | None, checkpoint_dir: str | os.PathLike) -> None:
     """TrainingDiverged when the parameters about to be saved as `step` give a non-finite loss (`loss`)."""
     if not math.isfinite(loss):
         raise _stop(

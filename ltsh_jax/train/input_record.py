@@ -3,17 +3,21 @@
 With config.train.record_inputs, every process appends to WORKDIR/inputs/process_<i>.jsonl: per step the
 SHA-1 of each of its batch rows (crop, people, ignore mask), keyed by global slot, and at each teacher
 step the chosen group and the SHA-1 of the teacher's input crops. `read_inputs` merges the files of a run.
+A cloud workdir (`gs://...`, ltsh_jax.paths) works too, but each record rewrites the object whole: a
+check for short runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pathlib
+import os
 from collections.abc import Sequence
 
 import jax
 import numpy as np
+
+from ltsh_jax import paths
 
 INPUTS_DIR = "inputs"
 
@@ -30,16 +34,15 @@ def row_digest(batch: dict, row: int) -> str:
 class InputRecorder:
     """Appends this process's input hashes to WORKDIR/inputs/process_<i>.jsonl; does nothing when disabled."""
 
-    def __init__(self, workdir: str | pathlib.Path, enabled: bool):
-        self.path = pathlib.Path(workdir) / INPUTS_DIR / f"process_{jax.process_index()}.jsonl"
+    def __init__(self, workdir: str | os.PathLike, enabled: bool):
+        self.path = paths.as_path(workdir) / INPUTS_DIR / f"process_{jax.process_index()}.jsonl"
         self.enabled = enabled
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _write(self, record: dict) -> None:
         if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            paths.append_text(self.path, json.dumps(record) + "\n")
 
     def batch(self, step: int, rows: Sequence[int], batch: dict) -> None:
         """The rows this process made for `step` (global slots `rows`, in the batch's order)."""
@@ -54,11 +57,11 @@ class InputRecorder:
             self._write({"step": step, "teacher_group": int(group), "teacher_inputs": digests})
 
 
-def read_inputs(workdir: str | pathlib.Path) -> dict[int, dict]:
+def read_inputs(workdir: str | os.PathLike) -> dict[int, dict]:
     """{process: {"crops": {step: {slot: sha1}}, "teacher": {step: (group, [sha1])}}} of a run's files; a
     step recorded twice (a resumed run redoes the steps after its last checkpoint) keeps its last record."""
     out = {}
-    for path in sorted((pathlib.Path(workdir) / INPUTS_DIR).glob("process_*.jsonl")):
+    for path in sorted((paths.as_path(workdir) / INPUTS_DIR).glob("process_*.jsonl")):
         crops, teacher = {}, {}
         for line in path.read_text().splitlines():
             try:

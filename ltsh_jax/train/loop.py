@@ -11,13 +11,15 @@ so the checkpoint a stopped run names as good really is.
 With config.teacher.enabled, a `hook.TeacherHook` sees every step's batch and metrics, chooses
 the synthetic group every N steps (its records go to metrics.jsonl); its state is saved as items of
 the same checkpoint as the student's (ltsh_jax/checkpoints.py).
+The workdir (and config.init_from) may be a local folder or a cloud URI such as `gs://bucket/run`: every
+file of the run goes through etils.epath (ltsh_jax/paths.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import pathlib
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +29,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from ltsh_jax import distributed, sharding
+from ltsh_jax import distributed, paths, sharding
 from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.data import sources
 from ltsh_jax.data.augment import AugmentParams
@@ -119,7 +121,7 @@ def _initial_state(config, model, optimizer_factory, mesh, checkpointer, rng, ex
     if latest is None and not config.init_from:  # a fresh run from scratch: ImageNet VGG-19 (vgg_weights.py)
         params = init_backbone(params, config.model.vgg_weights, required=config.model.vgg_required)
     if latest is None and config.init_from:
-        params = Checkpointer(pathlib.Path(config.init_from) / "checkpoints").restore_params(params)
+        params = Checkpointer(paths.as_path(config.init_from) / "checkpoints").restore_params(params)
         _announce(f"initialised parameters from {config.init_from}")
     optimizer = optimizer_factory(params)
     replicated = sharding.replicated(mesh)
@@ -157,7 +159,7 @@ def _mean_eval_loss(eval_step, params, batches, mesh, rows: np.ndarray) -> float
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, allow_config_change: bool = False
+    config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, allow_config_change: bool = False
 ) -> dict:
     """Trains the student described by `config`, writing checkpoints and metrics under `workdir`.
 
@@ -165,7 +167,7 @@ def train_and_evaluate(
     config other than the run's (WORKDIR/config.json) is refused unless `allow_config_change`, which records
     the change in the file's config_history (train/run_config.py).
     """
-    workdir = pathlib.Path(workdir)
+    workdir = paths.as_path(workdir)  # a gs:// URI stays one (pathlib would make a local folder "gs:")
     check_training_config(config)  # before any data is read
     distributed.check_same_everywhere("the config or workdir", {"config": config.to_dict(), "workdir": str(workdir)})
     run_config.check_resume(config, workdir, allow_config_change)
@@ -281,5 +283,5 @@ def train_and_evaluate(
         plot_losses(workdir)
         if teacher_hook is not None:
             hook.plot_probs(workdir)
-        (workdir / "final_metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        paths.write_atomically(workdir / "final_metrics.json", json.dumps(record, indent=2) + "\n")
     return record

@@ -5,16 +5,19 @@ entry per change, {"step": the checkpoint the changed run resumed from, "changes
 "to": y}}}. A resume whose config differs from the run's is refused (`ConfigChangeError`) unless the
 caller allows it; only the fields in `FREE_FIELDS`, which do not change what a step computes, may change
 without leave (they are recorded all the same). `load_run_config` gives the config the run now uses.
+RUN may be a local folder or a cloud URI (`gs://bucket/run`, ltsh_jax.paths).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pathlib
 from typing import Any
 
 import ml_collections
+from etils import epath
+
+from ltsh_jax import paths
 
 CONFIG_FILE = "config.json"
 HISTORY = "config_history"
@@ -37,9 +40,9 @@ class ConfigChangeError(RunConfigError):
     """A resume with a config other than the run's, without leave to change it."""
 
 
-def run_config_path(workdir: str | pathlib.Path) -> pathlib.Path:
+def run_config_path(workdir: str | os.PathLike) -> epath.Path:
     """Where the run in `workdir` keeps its config."""
-    return pathlib.Path(workdir).expanduser() / CONFIG_FILE
+    return paths.as_path(workdir) / CONFIG_FILE
 
 
 def _fields(config: ml_collections.ConfigDict) -> dict:
@@ -81,7 +84,7 @@ def differences(old: dict, new: dict) -> dict[str, dict]:
     return out
 
 
-def _read(workdir: str | pathlib.Path) -> tuple[dict, list[dict]] | None:
+def _read(workdir: str | os.PathLike) -> tuple[dict, list[dict]] | None:
     """(first config's fields, history) of the run, None when it has no config.json yet."""
     path = run_config_path(workdir)
     if not path.is_file():
@@ -96,7 +99,7 @@ def _read(workdir: str | pathlib.Path) -> tuple[dict, list[dict]] | None:
     return fields, history
 
 
-def _read_existing(workdir: str | pathlib.Path) -> tuple[dict, list[dict]]:
+def _read_existing(workdir: str | os.PathLike) -> tuple[dict, list[dict]]:
     found = _read(workdir)
     if found is None:
         path = run_config_path(workdir)
@@ -116,7 +119,7 @@ def _describe(changes: dict[str, dict]) -> str:
     return "; ".join(shown[:8]) + (f"; and {len(shown) - 8} more" if len(shown) > 8 else "")
 
 
-def check_resume(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, allow_change: bool) -> dict:
+def check_resume(config: ml_collections.ConfigDict, workdir: str | os.PathLike, allow_change: bool) -> dict:
     """The changes of `config` from the config the run in `workdir` uses ({} for a new run); ConfigChangeError
     (one line naming the fields) when a field outside FREE_FIELDS changed and `allow_change` is False."""
     found = _read(workdir)
@@ -134,8 +137,8 @@ def check_resume(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
 
 
 def record_run_config(
-    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, step: int, allow_change: bool = False
-) -> pathlib.Path:
+    config: ml_collections.ConfigDict, workdir: str | os.PathLike, step: int, allow_change: bool = False
+) -> epath.Path:
     """Writes `config` as the run's config on its first start; on a resume from `step`, checks it
     (`check_resume`) and appends its changes, if any, to the history. The file is replaced atomically."""
     path = run_config_path(workdir)
@@ -149,18 +152,15 @@ def record_run_config(
         first, history = found
         history = [*history, {"step": int(step), "changes": changes}]
     text = json.dumps({**first, **({HISTORY: history} if history else {})}, indent=2) + "\n"
-    temporary = path.with_name(f".{CONFIG_FILE}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-    return path
+    return paths.write_atomically(path, text)
 
 
-def config_history(workdir: str | pathlib.Path) -> list[dict]:
+def config_history(workdir: str | os.PathLike) -> list[dict]:
     """The run's recorded config changes, oldest first (empty for a run never resumed with another config)."""
     return _read_existing(workdir)[1]
 
 
-def load_run_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
+def load_run_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
     """The config the run in `workdir` uses now (its first config with every recorded change applied); a
     one-line error names a missing or malformed file."""
     return ml_collections.ConfigDict(_current(*_read_existing(workdir)))
