@@ -1,6 +1,6 @@
 """Kill -9 at random times, resume, compare: training runs and dataset builds against uninterrupted ones.
 
-    python -m benchmarks.kill_resume [--train_kills 20 --build_kills 6] [--seed 0] [--output rows.json]
+    python -m benchmarks.kill_resume [--train_kills 14 --build_kills 6] [--seed 0] [--output rows.json]
 
 Training: `experiments.train` on the real MPII samples (`smoke.py:test`, a checkpoint every 2 steps) is
 run once uninterrupted, then again in another workdir where each start is SIGKILLed after a random
@@ -149,7 +149,7 @@ def dataset_files(data_dir: pathlib.Path) -> dict[str, bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train_kills", type=int, default=20)
+    parser.add_argument("--train_kills", type=int, default=14)
     parser.add_argument("--build_kills", type=int, default=6)
     parser.add_argument("--steps", type=int, default=24, help="training steps of each run")
     parser.add_argument("--seed", type=int, default=0)

@@ -28,8 +28,18 @@ OLD_TEACHER_DIR = "teacher_checkpoints"
 
 
 def _abstract(tree):
-    """Shape/dtype/sharding skeleton of a tree of arrays, for restoring into the same layout."""
-    return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
+    """Shape/dtype/sharding skeleton of a tree of arrays, for restoring into the same layout. Leaves without a
+    sharding (shapes from jax.eval_shape) go to this process's first device: orbax would otherwise take the
+    saved sharding, which names the devices of the run that wrote it (a checkpoint of 2 processes read in 1)."""
+    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+    def leaf(x):
+        struct = ocp.utils.to_shape_dtype_struct(x)
+        if getattr(struct, "sharding", None) is None:
+            struct = jax.ShapeDtypeStruct(struct.shape, struct.dtype, sharding=here)
+        return struct
+
+    return jax.tree_util.tree_map(leaf, tree)
 
 
 class OldLayoutError(ValueError):

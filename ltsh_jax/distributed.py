@@ -14,6 +14,7 @@ import json
 
 import jax
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 
 # Seconds without a heartbeat after which the coordinator declares a process dead and stops the others.
@@ -49,7 +50,18 @@ def initialize(
     jax.distributed.initialize(
         coordinator_address, num_processes, process_id, heartbeat_timeout_seconds=int(heartbeat_timeout_s)
     )
+    _no_persistent_cache_on_cpu()
     return True
+
+
+def _no_persistent_cache_on_cpu() -> None:
+    """Switches the persistent compilation cache off in a multi-process CPU run. Only process 0 writes cache
+    entries, so on a rerun process 0 loads its programs while the others compile theirs; the others reach
+    the first collective minutes later and gloo gives a collective's set-up 30 s (jax 0.10.2: "Gloo context
+    initialization failed ... GetKeyValue() timed out", then the run aborts). Seen with 2 processes here."""
+    if jax.process_count() > 1 and jax.devices()[0].platform == "cpu" and jax.config.jax_compilation_cache_dir:
+        logging.warning("multi-process CPU run: the persistent compilation cache is off (gloo's 30 s set-up)")
+        jax.config.update("jax_enable_compilation_cache", False)
 
 
 def is_chief() -> bool:

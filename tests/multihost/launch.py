@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
 import sys
+import time
 
 from experiments import launch_local
 from ltsh_jax.metrics import read_metrics
@@ -22,12 +24,8 @@ COMPARED = ("loss", "real_loss_per_joint", "synthetic_loss_per_joint", "grad_nor
 
 
 def env(cache_dir: pathlib.Path, topology: str) -> dict:
-    """The processes' environment: a persistent compilation cache of their own topology (reruns skip compiling).
-
-    One cache per topology (e.g. "2x2"): with one cache shared by the 1x4, 2x2 and 4x1 runs, a later 2x2
-    run's processes hung at their first collective until gloo's 30 s deadline (jax 0.10.2, CPU; process 0
-    alone writes cache entries, so the processes of a rerun do not load the same programs).
-    """
+    """The processes' environment: a persistent compilation cache of their own topology (e.g. "2x2"). Only the
+    one-process runs use it: a multi-process CPU run switches it off (ltsh_jax/distributed.py says why)."""
     cache = cache_dir / topology
     return dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 
@@ -62,3 +60,16 @@ def global_crops(workdir: pathlib.Path) -> tuple[dict[int, dict[int, str]], dict
             here.update(crops)
             owners.setdefault(step, {})[process] = set(crops)
     return merged, owners
+
+
+def wait_for_step(path: pathlib.Path, step: int, procs: list[subprocess.Popen], timeout: float = 900) -> None:
+    """Waits until the input record file `path` has a line of `step`; when a process ends first or time runs
+    out, stops them all and fails with the end of each one's output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+        if path.exists() and f'"step": {step},' in path.read_text():
+            return
+        time.sleep(0.2)
+    results = launch_local.wait(procs, timeout=1)
+    tails = "\n".join(f"--- process {r.process_id} exited {r.returncode}:\n{r.stderr[-3000:]}" for r in results)
+    raise AssertionError(f"step {step} not reached:\n{tails}")

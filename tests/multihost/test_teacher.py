@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -87,10 +86,7 @@ def test_killed_mid_run_the_others_stop_and_a_rerun_gives_the_same_records(tmp_p
     command = [sys.executable, *_args(data_dir), f"--workdir={workdir}", "--heartbeat_timeout=10"]
     procs = launch_local.start(command, 2, 2, cwd=str(REPO), env=launch.env(cache_dir, "2x2"))
     try:
-        path, deadline = workdir / "inputs" / "process_1.jsonl", time.monotonic() + 900
-        while not (path.exists() and '"step": 4,' in path.read_text()):  # in block [4, 6), after checkpoint 3
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "step 4 not reached"
-            time.sleep(0.2)
+        launch.wait_for_step(workdir / "inputs" / "process_1.jsonl", 4, procs)  # block [4, 6), after checkpoint 3
         procs[1].send_signal(signal.SIGKILL)
         procs[0].wait(timeout=180)  # no hang: the coordinator sees the dead process within the heartbeat timeout
     finally:

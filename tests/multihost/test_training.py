@@ -75,7 +75,8 @@ def test_a_checkpoint_written_by_several_processes_restores_in_one(runs):
             jax.tree_util.tree_leaves(restored[topology]), jax.tree_util.tree_leaves(restored[1, 4]), strict=True
         )
         for a, b in leaves:
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=str(topology))
+            # atol 1e-5: Adam lifts a near-zero gradient's reduction noise towards the step size (seen: 2e-6)
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5, err_msg=str(topology))
 
 
 _MESH_ORDERS = r"""
@@ -133,16 +134,6 @@ def test_meshes_whose_device_order_is_not_the_process_order_give_the_same_global
     assert result["reversed"]["digests"] == expected and result["interleaved"]["digests"] == expected
 
 
-def _wait_for_step(path, step: int, procs, timeout: float = 900) -> None:
-    """Waits until the input record file `path` has a line of `step` (or a process ended)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
-        if path.exists() and f'"step": {step},' in path.read_text():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"step {step} not reached: {[p.poll() for p in procs]}")
-
-
 def test_a_killed_process_stops_the_others_and_a_rerun_resumes(tmp_path, cache_dir, runs):
     workdir = tmp_path / "killed"
     steps = ("--config.train.num_steps=40", "--config.train.log_every=1", "--config.train.eval_every=2",
@@ -150,7 +141,7 @@ def test_a_killed_process_stops_the_others_and_a_rerun_resumes(tmp_path, cache_d
     command = [sys.executable, *launch.SMOKE, f"--workdir={workdir}", *steps]
     procs = launch_local.start(command, 2, 2, cwd=str(REPO), env=launch.env(cache_dir, "2x2"))
     try:
-        _wait_for_step(workdir / "inputs" / "process_1.jsonl", 5, procs)
+        launch.wait_for_step(workdir / "inputs" / "process_1.jsonl", 5, procs)
         procs[1].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         procs[0].wait(timeout=180)  # bounded: the coordinator notices the dead process, no hang
