@@ -159,15 +159,19 @@ def sample_appearance(
         hair = HAIR_COLOURS[rng.choice(len(HAIR_COLOURS))] * rng.uniform(0.85, 1.15)
         colours[head & (y > cut)] = np.clip(hair, 0.0, 1.0)
 
-    # Eyes: white, with a dark iris on the most forward vertices of each eye.
-    eye = np.flatnonzero(part == _PART["eye"])
+    _paint_eyes(rng, colours, rest, np.flatnonzero(part == _PART["eye"]))
+    return np.clip(colours, 0.0, 1.0).astype(np.float32)
+
+
+def _paint_eyes(rng: np.random.Generator, colours: np.ndarray, rest: np.ndarray, eye: np.ndarray) -> None:
+    """Eyes in `colours` (in place): white, with an iris drawn from IRIS_COLOURS on the most forward vertices
+    of each eye."""
     colours[eye] = (0.92, 0.9, 0.88)
     iris_colour = IRIS_COLOURS[rng.choice(len(IRIS_COLOURS))]
     for side in (rest[eye, 0] > 0, rest[eye, 0] <= 0):
         ids = eye[side]
         if len(ids):
             colours[ids[rest[ids, 2] > np.quantile(rest[ids, 2], 0.85)]] = iris_colour
-    return np.clip(colours, 0.0, 1.0).astype(np.float32)
 
 
 # ---- rich clothing ----------------------------------------------------------------------------------------------
@@ -405,12 +409,6 @@ def sample_outfit(rng: np.random.Generator, model: BodyModel, rest_vertices: np.
         streaks = 0.9 + 0.2 * rng.random(len(on_head)).astype(np.float32)
         colours[on_head] = np.clip(hair[None] * streaks[:, None], 0.0, 1.0)
 
-    eye = idx["eye"]
-    colours[eye] = (0.92, 0.9, 0.88)
-    iris_colour = IRIS_COLOURS[rng.choice(len(IRIS_COLOURS))]
-    for side in (rest[eye, 0] > 0, rest[eye, 0] <= 0):
-        ids = eye[side]
-        if len(ids):
-            colours[ids[rest[ids, 2] > np.quantile(rest[ids, 2], 0.85)]] = iris_colour
+    _paint_eyes(rng, colours, rest, idx["eye"])
     return Outfit(np.clip(colours, 0.0, 1.0).astype(np.float32), skin, sleeve, leg, top_kind, bottom_kind, shoes,
                   hair_kind)  # fmt: skip
