@@ -4,10 +4,11 @@
 
 Training: `experiments.train` on the real MPII samples (`smoke.py:test`, a checkpoint every 2 steps) is
 run once uninterrupted, then again in another workdir where each start is SIGKILLed after a random
-delay (seeded) until the kills are spent and a last start finishes. The delay counts from the start's
-"[start-up] model:" line (imports and data indexing done), drawn U[0.05, 1] x the time the uninterrupted
-run spent after that line, so kills land in compiling, in steps and in checkpoint writes rather than in
-start-up; each kill records the last step in metrics.jsonl and whether a checkpoint write was under way.
+delay (seeded) until the kills are spent and a last start finishes. Kills alternate between two clocks:
+from the start's "[start-up] model:" line (imports and data indexing done) and from its "[start-up]
+compile:" line (the first step done), each drawn U[0.05, 1] x the time the uninterrupted run spent after
+that line, so kills land in compiling, in steps and in checkpoint writes rather than in start-up; each kill
+records the last step in metrics.jsonl and whether a checkpoint write was under way.
 Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, delays from the process start.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
@@ -51,19 +52,21 @@ def build_command(data_dir: pathlib.Path) -> list[str]:
     ]  # fmt: skip
 
 
-TRAIN_MARK = "[start-up] model:"
+TRAIN_MARKS = ("[start-up] model:", "[start-up] compile:")
 
 
-def run_to_end(command: list[str], log: pathlib.Path, mark: str | None = None) -> tuple[int, float]:
-    """(exit code, seconds) of one uninterrupted start; the seconds count from the line holding `mark`."""
+def run_to_end(command: list[str], log: pathlib.Path, marks: tuple[str, ...] = ()) -> tuple[int, dict]:
+    """(exit code, {mark: seconds from the line holding it to the end}) of one uninterrupted start; the mark
+    None counts from the start."""
     start = time.perf_counter()
+    seen = {None: start}
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with log.open("a") as out:
         for line in process.stdout:
             out.write(line)
-            if mark and mark in line:
-                start, mark = time.perf_counter(), None
-    return process.wait(), time.perf_counter() - start
+            seen.update({mark: time.perf_counter() for mark in marks if mark in line and mark not in seen})
+    code, end = process.wait(), time.perf_counter()
+    return code, {mark: end - t for mark, t in seen.items() if mark is not None or not marks}
 
 
 def _wait_for_mark(process: subprocess.Popen, start_log: pathlib.Path, mark: str | None) -> bool:
@@ -89,17 +92,20 @@ def _where(workdir: pathlib.Path | None) -> dict:
     return {"last_step": steps[-1] if steps else None, "checkpoint_write_open": writing}
 
 
-def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pathlib.Path,
-                   mark: str | None = None, workdir: pathlib.Path | None = None) -> dict:  # fmt: skip
-    """Starts `command` again and again, SIGKILLing each start U[0.05, 1.0] x duration after `mark` appears in
-    its output (or after its start), until `kills` kills landed; then one start runs to the end. Counts
-    starts that failed by themselves and records where each kill landed."""
+def run_with_kills(command: list[str], kills: int, durations: dict, rng, log: pathlib.Path,
+                   workdir: pathlib.Path | None = None) -> dict:  # fmt: skip
+    """Starts `command` again and again; the i-th kill uses the i-th mark of `durations` in turn ({mark:
+    seconds}, None for the start) and SIGKILLs the start U[0.05, 1.0] x seconds after that mark appears in
+    its output, until `kills` kills landed; then one start runs to the end. Counts starts that failed by
+    themselves and records where each kill landed."""
+    clocks = list(durations.items())
     landed, failed, starts, where = 0, 0, 0, []
     start_log = log.with_name("start.txt")
     while True:
         starts += 1
         with start_log.open("wb") as out:
             process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        mark, duration = clocks[landed % len(clocks)]
         delay = float(rng.uniform(0.05, 1.0)) * duration if landed < kills else None
         try:
             if delay is not None and _wait_for_mark(process, start_log, mark):
@@ -110,9 +116,9 @@ def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pa
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             landed += 1
-            where.append({"delay_s": round(delay, 2), **_where(workdir)})
+            where.append({"after": mark or "start", "delay_s": round(delay, 2), **_where(workdir)})
             print(
-                f"  kill {landed}/{kills} {delay:.1f} s after {'the mark' if mark else 'start'}: {where[-1]}",
+                f"  kill {landed}/{kills}: {where[-1]}",
                 flush=True,
             )
             code = None
@@ -127,8 +133,9 @@ def run_with_kills(command: list[str], kills: int, duration: float, rng, log: pa
             if failed > 3:
                 break
             continue
-        if landed >= kills:
-            break
+        if landed < kills:
+            print(f"  the run finished before kill {landed + 1} (use more --steps for more kills)", flush=True)
+        break  # a start ran to the end: the run is complete
     return {"kills": landed, "starts": starts, "failed_resumes": failed, "kills_at": where}
 
 
@@ -162,17 +169,16 @@ def main() -> None:
         log = tmp / "log.txt"
         if args.train_kills:
             print("training: the uninterrupted run", flush=True)
-            code, seconds = run_to_end(train_command(tmp / "ref", args.steps), log, TRAIN_MARK)
+            code, seconds = run_to_end(train_command(tmp / "ref", args.steps), log, TRAIN_MARKS)
             if code != 0:
                 raise SystemExit(f"the uninterrupted training run failed (exit {code}): {log.read_text()[-2000:]}")
             killed = run_with_kills(
-                train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log, TRAIN_MARK,
-                tmp / "killed",
+                train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log, tmp / "killed",
             )  # fmt: skip
             ref, got = losses(tmp / "ref"), losses(tmp / "killed")
             killed["divergences"] = sum(ref[s] != got.get(s) for s in ref) + len(set(got) - set(ref))
             killed["orphans"] = sorted(leftover_names(tmp / "killed") - leftover_names(tmp / "ref"))
-            killed["uninterrupted_seconds"] = round(seconds, 1)
+            killed["uninterrupted_seconds"] = {str(k): round(v, 1) for k, v in seconds.items()}
             results["training"] = killed
         if args.build_kills:
             print("builds: the uninterrupted build", flush=True)
@@ -183,7 +189,7 @@ def main() -> None:
             ref, got = dataset_files(tmp / "ref_data"), dataset_files(tmp / "killed_data")
             killed["divergences"] = sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
             killed["orphans"] = sorted(leftover_names(tmp / "killed_data") - leftover_names(tmp / "ref_data"))
-            killed["uninterrupted_seconds"] = round(seconds, 1)
+            killed["uninterrupted_seconds"] = {str(k): round(v, 1) for k, v in seconds.items()}
             results["builds"] = killed
     print(json.dumps(results, indent=2))
     if args.output:
