@@ -52,6 +52,8 @@ def build_command(data_dir: pathlib.Path) -> list[str]:
     ]  # fmt: skip
 
 
+# Lines reach the log when printed (a redirected stdout is block-buffered: the marks would come at exit).
+UNBUFFERED = dict(os.environ, PYTHONUNBUFFERED="1")
 TRAIN_MARKS = ("[start-up] model:", "[start-up] compile:")
 
 
@@ -60,7 +62,9 @@ def run_to_end(command: list[str], log: pathlib.Path, marks: tuple[str, ...] = (
     None counts from the start."""
     start = time.perf_counter()
     seen = {None: start}
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=UNBUFFERED
+    )  # fmt: skip
     with log.open("a") as out:
         for line in process.stdout:
             out.write(line)
@@ -104,7 +108,9 @@ def run_with_kills(command: list[str], kills: int, durations: dict, rng, log: pa
     while True:
         starts += 1
         with start_log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=UNBUFFERED
+            )  # fmt: skip
         mark, duration = clocks[landed % len(clocks)]
         delay = float(rng.uniform(0.05, 1.0)) * duration if landed < kills else None
         try:
