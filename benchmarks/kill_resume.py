@@ -97,7 +97,7 @@ def _where(workdir: pathlib.Path | None) -> dict:
 
 
 def run_with_kills(command: list[str], kills: int, durations: dict, rng, log: pathlib.Path,
-                   workdir: pathlib.Path | None = None) -> dict:  # fmt: skip
+                   workdir: pathlib.Path | None = None, reach: float = 1.0) -> dict:  # fmt: skip
     """Starts `command` again and again; the i-th kill uses the i-th mark of `durations` in turn ({mark:
     seconds}, None for the start) and SIGKILLs the start U[0.05, 1.0] x seconds after that mark appears in
     its output, until `kills` kills landed; then one start runs to the end. Counts starts that failed by
@@ -112,7 +112,7 @@ def run_with_kills(command: list[str], kills: int, durations: dict, rng, log: pa
                 command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=UNBUFFERED
             )  # fmt: skip
         mark, duration = clocks[landed % len(clocks)]
-        delay = float(rng.uniform(0.05, 1.0)) * duration if landed < kills else None
+        delay = float(rng.uniform(0.05, 1.0)) * reach * duration if landed < kills else None
         try:
             if delay is not None and _wait_for_mark(process, start_log, mark):
                 code = process.wait(timeout=delay)
@@ -166,6 +166,9 @@ def main() -> None:
     parser.add_argument("--build_kills", type=int, default=6)
     parser.add_argument("--steps", type=int, default=24, help="training steps of each run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reach", type=float, default=1.0,
+                        help="kill delays are U[0.05, 1] x reach x the uninterrupted time after the mark; below 1, "
+                        "each start gets less far and more kills fit in one run")  # fmt: skip
     parser.add_argument("--output", help="also write the results as JSON here")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -180,6 +183,7 @@ def main() -> None:
                 raise SystemExit(f"the uninterrupted training run failed (exit {code}): {log.read_text()[-2000:]}")
             killed = run_with_kills(
                 train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log, tmp / "killed",
+                args.reach,
             )  # fmt: skip
             ref, got = losses(tmp / "ref"), losses(tmp / "killed")
             killed["divergences"] = sum(ref[s] != got.get(s) for s in ref) + len(set(got) - set(ref))
