@@ -3,12 +3,12 @@
     python -m benchmarks.kill_resume [--train_kills 14 --build_kills 6] [--seed 0] [--output rows.json]
 
 Training: `experiments.train` on the real MPII samples (`smoke.py:test`, a checkpoint every 2 steps) is
-run once uninterrupted, then again in another workdir where each start is SIGKILLed after a random
-delay (seeded) until the kills are spent and a last start finishes. Kills alternate between two clocks:
-from the start's "[start-up] model:" line (imports and data indexing done) and from its "[start-up]
-compile:" line (the first step done), each drawn U[0.05, 1] x the time the uninterrupted run spent after
-that line, so kills land in compiling, in steps and in checkpoint writes rather than in start-up; each kill
-records the last step in metrics.jsonl and whether a checkpoint write was under way.
+run once uninterrupted, then again in another workdir where each start is SIGKILLed (plan seeded) until the
+kills are spent and a last start finishes. Every third kill lands in start-up (U[0.05, 1] x the
+uninterrupted run's time from its "[start-up] model:" line to its first step: restoring and compiling); the
+others at a random step, once metrics.jsonl logs a step drawn from the 4 after the start's resume step,
+U[0, 1] x a mean step later, so they fall inside steps and checkpoint writes whatever the machine's load;
+each kill records the last step in metrics.jsonl and whether a checkpoint write was under way.
 Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, delays from the process start.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -84,25 +85,81 @@ def _wait_for_mark(process: subprocess.Popen, start_log: pathlib.Path, mark: str
     return True
 
 
+def _logged_steps(workdir: pathlib.Path) -> list[int]:
+    metrics = workdir / "metrics.jsonl"
+    lines = metrics.read_text().splitlines() if metrics.exists() else []
+    return [json.loads(line).get("step") for line in lines if line.strip().endswith("}")]
+
+
 def _where(workdir: pathlib.Path | None) -> dict:
     """What a killed training start was doing: its last logged step and whether a checkpoint write was open."""
     if workdir is None:
         return {}
-    metrics = workdir / "metrics.jsonl"
-    steps = [json.loads(line).get("step") for line in metrics.read_text().splitlines() if line.strip().endswith("}")] \
-        if metrics.exists() else []  # fmt: skip
+    steps = _logged_steps(workdir)
     writing = any("tmp" in p.name for p in (workdir / "checkpoints").glob("*")) if (workdir / "checkpoints").exists() \
         else False  # fmt: skip
     return {"last_step": steps[-1] if steps else None, "checkpoint_write_open": writing}
 
 
-def run_with_kills(command: list[str], kills: int, durations: dict, rng, log: pathlib.Path,
-                   workdir: pathlib.Path | None = None, reach: float = 1.0) -> dict:  # fmt: skip
-    """Starts `command` again and again; the i-th kill uses the i-th mark of `durations` in turn ({mark:
-    seconds}, None for the start) and SIGKILLs the start U[0.05, 1.0] x seconds after that mark appears in
-    its output, until `kills` kills landed; then one start runs to the end. Counts starts that failed by
-    themselves and records where each kill landed."""
-    clocks = list(durations.items())
+def _still_running_after(process: subprocess.Popen, seconds: float) -> bool:
+    try:
+        process.wait(timeout=seconds)
+        return False
+    except subprocess.TimeoutExpired:
+        return True
+
+
+class TimedKills:
+    """Builds: the i-th kill U[0.05, 1] x reach x the uninterrupted build's seconds after the process starts."""
+
+    def __init__(self, seconds: float, rng, reach: float = 1.0):
+        self.seconds, self.rng, self.reach = seconds, rng, reach
+
+    def wait(self, process: subprocess.Popen, start_log: pathlib.Path, index: int) -> dict | None:
+        """Blocks until the kill is due: where it lands, or None when the process ended first."""
+        delay = float(self.rng.uniform(0.05, 1.0)) * self.reach * self.seconds
+        return {"after": "start", "delay_s": round(delay, 2)} if _still_running_after(process, delay) else None
+
+
+class StepKills:
+    """Training: every third kill in start-up (U[0.05, 1] x the uninterrupted run's seconds from its model line to
+    its first step done: restoring, compiling); the others at a random step: once metrics.jsonl logs step t (t
+    drawn from the `advance` steps after the start's resume step), U[0, 1] x a mean step later, so they fall
+    inside steps and checkpoint writes and every start gets a little further."""
+
+    def __init__(self, workdir: pathlib.Path, steps: int, startup_s: float, step_s: float, rng, advance: int = 4):
+        self.workdir, self.steps, self.rng, self.advance = workdir, steps, rng, advance
+        self.startup_s, self.step_s = startup_s, step_s
+
+    def wait(self, process: subprocess.Popen, start_log: pathlib.Path, index: int) -> dict | None:
+        """Blocks until the kill is due: where it lands, or None when the process ended first (or no step is left
+        to kill at)."""
+        if index % 3 == 0:
+            if not _wait_for_mark(process, start_log, TRAIN_MARKS[0]):
+                return None
+            delay = float(self.rng.uniform(0.05, 1.0)) * self.startup_s
+            return {"in": "start-up", "delay_s": round(delay, 2)} if _still_running_after(process, delay) else None
+        if not _wait_for_mark(process, start_log, TRAIN_MARKS[1]):
+            return None  # metrics.jsonl is cut to the resume step before the first step: its rows are this start's
+        resumed = re.search(r"resumed from step (\d+)", start_log.read_text(errors="replace"))
+        resumed = int(resumed.group(1)) if resumed else 0
+        target = resumed + 1 + int(self.rng.integers(0, self.advance))
+        if target >= self.steps:
+            return None
+        while max(_logged_steps(self.workdir), default=-1) < target:
+            if process.poll() is not None:
+                return None
+            time.sleep(0.05)
+        delay = float(self.rng.uniform(0.0, 1.0)) * self.step_s
+        info = {"in": "steps", "at_step": target, "delay_s": round(delay, 2)}
+        return info if _still_running_after(process, delay) else None
+
+
+def run_with_kills(
+    command: list[str], kills: int, plan, log: pathlib.Path, workdir: pathlib.Path | None = None
+) -> dict:
+    """Starts `command` again and again, SIGKILLing each start when `plan.wait` says, until `kills` kills landed;
+    then one start runs to the end. Counts starts that failed by themselves and records where each kill landed."""
     landed, failed, starts, where = 0, 0, 0, []
     start_log = log.with_name("start.txt")
     while True:
@@ -111,23 +168,17 @@ def run_with_kills(command: list[str], kills: int, durations: dict, rng, log: pa
             process = subprocess.Popen(
                 command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=UNBUFFERED
             )  # fmt: skip
-        mark, duration = clocks[landed % len(clocks)]
-        delay = float(rng.uniform(0.05, 1.0)) * reach * duration if landed < kills else None
+        code = None
         try:
-            if delay is not None and _wait_for_mark(process, start_log, mark):
-                code = process.wait(timeout=delay)
+            kill = plan.wait(process, start_log, landed) if landed < kills else None
+            if kill is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                landed += 1
+                where.append({**kill, **_where(workdir)})
+                print(f"  kill {landed}/{kills}: {where[-1]}", flush=True)
             else:
                 code = process.wait()
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            landed += 1
-            where.append({"after": mark or "start", "delay_s": round(delay, 2), **_where(workdir)})
-            print(
-                f"  kill {landed}/{kills}: {where[-1]}",
-                flush=True,
-            )
-            code = None
         finally:
             with log.open("ab") as out:
                 out.write(start_log.read_bytes())
@@ -164,11 +215,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train_kills", type=int, default=14)
     parser.add_argument("--build_kills", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=24, help="training steps of each run")
+    parser.add_argument("--steps", type=int, default=40, help="training steps of each run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reach", type=float, default=1.0,
-                        help="kill delays are U[0.05, 1] x reach x the uninterrupted time after the mark; below 1, "
-                        "each start gets less far and more kills fit in one run")  # fmt: skip
+                        help="build kill delays are U[0.05, 1] x reach x the uninterrupted build's seconds; below 1, "
+                        "more kills land early")  # fmt: skip
     parser.add_argument("--output", help="also write the results as JSON here")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -181,10 +232,12 @@ def main() -> None:
             code, seconds = run_to_end(train_command(tmp / "ref", args.steps), log, TRAIN_MARKS)
             if code != 0:
                 raise SystemExit(f"the uninterrupted training run failed (exit {code}): {log.read_text()[-2000:]}")
-            killed = run_with_kills(
-                train_command(tmp / "killed", args.steps), args.train_kills, seconds, rng, log, tmp / "killed",
-                args.reach,
+            plan = StepKills(
+                tmp / "killed", args.steps, startup_s=seconds[TRAIN_MARKS[0]] - seconds[TRAIN_MARKS[1]],
+                step_s=seconds[TRAIN_MARKS[1]] / max(1, args.steps - 1), rng=rng,
             )  # fmt: skip
+            killed = run_with_kills(train_command(tmp / "killed", args.steps), args.train_kills, plan, log,
+                                    tmp / "killed")  # fmt: skip
             ref, got = losses(tmp / "ref"), losses(tmp / "killed")
             killed["divergences"] = sum(ref[s] != got.get(s) for s in ref) + len(set(got) - set(ref))
             killed["orphans"] = sorted(leftover_names(tmp / "killed") - leftover_names(tmp / "ref"))
@@ -195,7 +248,8 @@ def main() -> None:
             code, seconds = run_to_end(build_command(tmp / "ref_data"), log)
             if code != 0:
                 raise SystemExit(f"the uninterrupted build failed (exit {code}): {log.read_text()[-2000:]}")
-            killed = run_with_kills(build_command(tmp / "killed_data"), args.build_kills, seconds, rng, log)
+            plan = TimedKills(seconds[None], rng, args.reach)
+            killed = run_with_kills(build_command(tmp / "killed_data"), args.build_kills, plan, log)
             ref, got = dataset_files(tmp / "ref_data"), dataset_files(tmp / "killed_data")
             killed["divergences"] = sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
             killed["orphans"] = sorted(leftover_names(tmp / "killed_data") - leftover_names(tmp / "ref_data"))
