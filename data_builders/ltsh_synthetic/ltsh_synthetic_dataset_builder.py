@@ -70,6 +70,9 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     clothing: str = "basic"
 
 
+# The demo's scenes: few people of similar size (60-100 px tall at 256 px), which a CPU-sized student can learn.
+DEMO_SCENES = dict(width=256, height=256, lam=4.0, max_humans=6, distance_range=(5.0, 8.0), fov_range=(45.0, 55.0))
+
 # The paper does not state the size of D_S; we match D_M (15,956 MPII images x 5 renderings).
 PAPER_TRAIN = 79_780
 
@@ -93,6 +96,12 @@ class Builder(MultiPersonBuilder):
                             "people 5-8 m away: the learning check (tests/e2e/test_learning.py).",
                             num_train=8, num_validation=8, width=256, height=256, lam=3.0, max_humans=4,
                             distance_range=(5.0, 8.0), fov_range=(45.0, 55.0)),
+        LtshSyntheticConfig(name="demo", description="64 train + 16 validation images of 256x256 with Poisson(4) "
+                            "people (at most 6) 5-8 m away: `make demo` (its students fine-tune the baseline).",
+                            num_train=64, num_validation=16, **DEMO_SCENES),
+        LtshSyntheticConfig(name="demo_pretrain", description="The demo's scenes with another seed, 1,024 train "
+                            "images: the demo's shipped baseline (experiments/configs/demo_baseline.py) trains on them.",
+                            num_train=1_024, num_validation=16, seed=1, **DEMO_SCENES),
         LtshSyntheticConfig(name="small", description="2,000 train + 200 validation images.",
                             num_train=2_000, num_validation=200),
         LtshSyntheticConfig(name="paper", description="Section 3.2's text: Poisson(9) humans, pitch U[0, 45], 640x640, "
