@@ -20,7 +20,9 @@ within a blur length of a synthetic human.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import time
 
 import numpy as np
 
@@ -158,6 +160,7 @@ class Mixer:
         self.people = people
         self._context = context
         self._renderers: dict[tuple[int, int], Renderer] = {}
+        self.timings: dict[str, float] = collections.defaultdict(float)  # "blurring": seconds summed over calls
 
     def renderer(self, width: int, height: int) -> Renderer:
         """The renderer of this image size (created once, sharing the context)."""
@@ -206,10 +209,12 @@ class Mixer:
         frame = self.renderer(width, height).render(meshes, camera, lighting=lighting, background=photo)
         blur = None
         if self.config.motion_blur == "vector":  # the last draws; the photo is the sharp background
+            clock = time.perf_counter()
             pelvis = placement.joints[:, PELVIS]
             blur = motion_blur_lib.sample_image_motions(rng, camera, pelvis, self.config.blur_strength)
             color = motion_blur_lib.blur_people(frame.color, frame.instance, frame.depth, photo, blur)
             frame = dataclasses.replace(frame, color=color)  # instance and depth: the sharp render's, for the labels
+            self.timings["blurring"] += time.perf_counter() - clock
         stature = standing_height(np.asarray(joints)[placement.kept]) if placement.kept else np.zeros(0)
         tolerances = depth_tolerances(placement.vertices, placement.joints)
         labels = label_people(camera, frame.instance, frame.depth, placement.joints, tolerances, stature)

@@ -194,6 +194,7 @@ def test_d_m_blurs_the_synthetic_humans_not_the_photo_and_keeps_the_labels():
         blurred = blurred_mixer.mix(photo, keypoints, objpos, scale, seed=3)
     finally:
         sharp_mixer.release()
+    assert blurred_mixer.timings["blurring"] > 0 and "blurring" not in sharp_mixer.timings  # timed on its own
     for name in ("keypoints", "head_box", "objpos", "scale"):
         np.testing.assert_array_equal(getattr(blurred.labels, name), getattr(sharp.labels, name))
     np.testing.assert_array_equal(blurred.frame.instance, sharp.frame.instance)
