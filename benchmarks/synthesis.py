@@ -4,6 +4,8 @@ What it measures, per image (after --warmup images that compile the body model's
   posing      Poisson count, shapes, poses, appearances, the JAX body model (posed and rest meshes)
   placing     camera, placement of each human without penetration (capsule tests)
   rendering   procedural background, lighting, moderngl/EGL frame (colour, instance ids, depth)
+  blurring    motion blur per person (ltsh_jax.synth.motion_blur; configs with motion_blur "vector", e.g.
+              reference and paper; 0 for the others)
   labelling   keypoints with visibility from the buffers, head boxes, objpos, scale
   encoding    JPEG image, 16-bit PNG instance mask, the example dict (min distances)
 Reported: the median of each stage and of the whole (wall time), images/s = 1 / median whole, the run's
@@ -15,8 +17,8 @@ renderer (Blender Cycles through `bpy`) is timed on the same scene only when `bp
 --config NAME times an ltsh_synthetic builder config instead (e.g. `reference`: the generator's stage, a
 procedural place, spherical-harmonics lighting, rich clothing), through the builder's own synthesizer.
 --mixed_renders N also times N D_M renders (ltsh_jax.synth.mixed.Mixer.mix with its defaults: Anny people in rich
-clothing, spherical-harmonics lighting) over the real MPII samples of ../shared, after one warm-up render per
-photo; the figure there is >= 3 renders per second.
+clothing, spherical-harmonics lighting, motion blur) over the real MPII samples of ../shared, after one warm-up
+render per photo, with the median time of its motion blur on its own; the figure there is >= 3 renders per second.
 
 Run from the repository root:  python -m benchmarks.synthesis [--images 30] [--config reference]
     [--mixed_renders 12] [--output out.json]
@@ -48,7 +50,7 @@ from ltsh_jax.synth.generate import Synthesizer
 from ltsh_jax.synth.scene import SceneConfig
 
 MPII = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "real_samples" / "mpii"
-STAGES = ("posing", "placing", "rendering", "labelling", "encoding")
+STAGES = ("posing", "placing", "rendering", "blurring", "labelling", "encoding")
 
 
 def run(images: int, warmup: int, lam: float, seed: int, config: str = "") -> dict:
@@ -119,20 +121,22 @@ def run_mixed(renders: int, folder: pathlib.Path) -> dict:
             np.array([record["scale"]], float),
         ))  # fmt: skip
     mixer = Mixer()
-    times = []
+    times, blur_times = [], []
     try:
         for i, sample in enumerate(samples):  # warm-up: the body model's batch shapes, one renderer per size
             mixer.mix(*sample, seed=10**6 + i)
         for i in range(renders):
+            blurring = mixer.timings["blurring"]
             start = time.perf_counter()
             mixer.mix(*samples[i % len(samples)], seed=i)
             times.append(time.perf_counter() - start)
+            blur_times.append(mixer.timings["blurring"] - blurring)
     finally:
         mixer.release()
     median = statistics.median(times)
     sizes = sorted({f"{s[0].shape[1]}x{s[0].shape[0]}" for s in samples})
     return {"renders": renders, "median_s": median, "renders_per_s": 1.0 / median, "sizes": sizes,
-            "load_average": os.getloadavg()}  # fmt: skip
+            "median_blur_s": statistics.median(blur_times), "load_average": os.getloadavg()}  # fmt: skip
 
 
 def main() -> None:
@@ -169,7 +173,8 @@ def main() -> None:
         mixed = run_mixed(args.mixed_renders, pathlib.Path(args.mpii))
         results["mixed"] = mixed
         print(f"D_M renders ({', '.join(mixed['sizes'])}): median {1000 * mixed['median_s']:.0f} ms, "
-              f"{mixed['renders_per_s']:.2f} renders/s (target >= 3); "
+              f"{mixed['renders_per_s']:.2f} renders/s (target >= 3), of which motion blur median "
+              f"{1000 * mixed['median_blur_s']:.1f} ms; "
               f"load average {mixed['load_average'][0]:.1f}")  # fmt: skip
     if args.output:
         with open(args.output, "w") as f:

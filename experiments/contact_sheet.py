@@ -65,7 +65,14 @@ def rows(manual_dir: pathlib.Path, renders: int, max_images: int, seed: int, peo
     config = LtshMixedConfig(name="sheet", num_renders=renders, max_images=max_images, seed=seed)
     images, folders = training_images(manual_dir, config, BadInputReport("skip"))
     mixer = mixed.Mixer(
-        mixed.MixConfig(lam=config.lam, lighting=config.lighting, clothing=config.clothing), people=people
+        mixed.MixConfig(
+            lam=config.lam,
+            lighting=config.lighting,
+            clothing=config.clothing,
+            motion_blur=config.motion_blur,
+            blur_strength=tuple(config.blur_strength),
+        ),
+        people=people,
     )
     segment = KeypointSegmenter()
     tiles = []

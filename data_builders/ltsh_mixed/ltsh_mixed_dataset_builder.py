@@ -13,7 +13,8 @@ photo. A real joint covered by a synthetic human is where the instance mask is n
 pixel (ltsh_jax.synth.mixed.covered_joints), stored as `people/covered_by_synthetic`.
 `min_distance` counts the synthetic people too (they are people of the image); camera_pitch is NaN
 (the photo's own camera is unknown; the render camera is level).
-Images are lossless PNG (the photo's pixels untouched outside the synthetic humans).
+Images are lossless PNG (the photo's pixels untouched outside the synthetic humans and their motion blur, config
+field `motion_blur`: within a blur length of their edges).
 
 Example k of an image is generated from SeedSequence([config.seed, image index, k]) alone (image index:
 the source's annolist index or sorted-name position), so a rebuild is byte-identical.
@@ -45,7 +46,9 @@ PNG_COMPRESS_LEVEL = 1  # fast; lossless either way
 class LtshMixedConfig(tfds.core.BuilderConfig):
     """num_renders: examples per photo; max_images: first N training photos (None = all); lighting: "sh" (the
     generator's spherical harmonics, as D_S reference) or "directional" (the earlier look); clothing: "rich" (as D_S
-    reference) or "basic" (the earlier look); the rest as in D_R."""
+    reference) or "basic" (the earlier look); motion_blur: "vector" (the synthetic humans blurred as D_S reference,
+    ltsh_jax.synth.motion_blur; never the photo) or "none"; blur_strength: (mean, std) of the per-image blur factor,
+    both >= 0; the rest as in D_R."""
 
     num_renders: int = 5
     max_images: int | None = None
@@ -55,6 +58,8 @@ class LtshMixedConfig(tfds.core.BuilderConfig):
     split_seed: int = 0
     lighting: str = "sh"
     clothing: str = "rich"
+    motion_blur: str = "vector"
+    blur_strength: tuple[float, float] = (0.03, 0.03)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -92,7 +97,15 @@ def make_mixer(config: LtshMixedConfig):
     """The Mixer of a config (one renderer, i.e. one GL context: release it after use)."""
     from ltsh_jax.synth.mixed import MixConfig, Mixer  # noqa: PLC0415  (needs moderngl)
 
-    return Mixer(MixConfig(lam=config.lam, lighting=config.lighting, clothing=config.clothing))
+    return Mixer(
+        MixConfig(
+            lam=config.lam,
+            lighting=config.lighting,
+            clothing=config.clothing,
+            motion_blur=config.motion_blur,
+            blur_strength=tuple(config.blur_strength),
+        )
+    )
 
 
 def read_photo(path: pathlib.Path) -> np.ndarray:

@@ -47,7 +47,10 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     text); count_floor: 0 (Poisson redrawn until >= 1) or k (draws below k become k, the generator's 2);
     lighting: "directional" (one random light) or "sh" (the generator's spherical-harmonics lighting);
     clothing: "basic" (the earlier appearance) or "rich" (garment materials, sleeve and leg lengths, shoes, wider
-    skin tones: ltsh_jax.synth.appearance.sample_outfit).
+    skin tones: ltsh_jax.synth.appearance.sample_outfit);
+    motion_blur: "none" (sharp) or "vector" (a box blur per person along an invented walking motion, an
+    approximation of the generator's vector blur: ltsh_jax.synth.motion_blur); blur_strength: (mean, std) of the
+    per-image blur factor, both >= 0 (the generator's N(0.03, 0.03), negative draws clipped to 0).
     """
 
     num_train: int = 64
@@ -68,6 +71,8 @@ class LtshSyntheticConfig(tfds.core.BuilderConfig):
     count_floor: int = 0
     lighting: str = "directional"
     clothing: str = "basic"
+    motion_blur: str = "none"
+    blur_strength: tuple[float, float] = (0.03, 0.03)
 
 
 # The demo's scenes: few people of similar size (60-100 px tall at 256 px), which a CPU-sized student can learn.
@@ -108,13 +113,13 @@ class Builder(MultiPersonBuilder):
                             "on the generator's stage otherwise (camera, placement, billboard); "
                             f"{PAPER_TRAIN} train images (the paper gives no count: D_M's size) + 1,000 validation.",
                             num_train=PAPER_TRAIN, num_validation=1_000, stage="generator", stage_pitch="uniform",
-                            lighting="sh", clothing="rich"),
+                            lighting="sh", clothing="rich", motion_blur="vector"),
         LtshSyntheticConfig(name="reference", description="The paper's generator (generate_multiHumanPose.py): "
                             "Poisson(10) humans, at least 2; 60 mm lens, 32 mm sensor, camera ~9 m away, pitch "
                             "atan(0.75 U); people between the billboard and the image's bottom edge; 640x640; "
                             f"{PAPER_TRAIN} train + 1,000 validation images.",
                             num_train=PAPER_TRAIN, num_validation=1_000, lam=10.0, count_floor=2, stage="generator",
-                            stage_pitch="height", lighting="sh", clothing="rich"),
+                            stage_pitch="height", lighting="sh", clothing="rich", motion_blur="vector"),
     ]  # fmt: skip
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -178,6 +183,7 @@ def make_synthesizer(config: LtshSyntheticConfig):
         max_humans=config.max_humans, distance_range=tuple(config.distance_range), fov_range=tuple(config.fov_range),
         camera_height_range=tuple(config.camera_height_range), stage=stage_config,
         count_floor=config.count_floor or None, lighting=config.lighting, clothing=config.clothing,
+        motion_blur=config.motion_blur, blur_strength=tuple(config.blur_strength),
     )  # fmt: skip
     if config.background_dir is not None and config.sun397_dir is not None:
         raise ValueError(f"ltsh_synthetic/{config.name}: set background_dir or sun397_dir, not both")

@@ -7,6 +7,9 @@ The stages (each timed into `Synthesizer.timings`, seconds summed over calls, fo
   (ltsh_jax.synth.scene);
 - rendering: background (on the stage: a square texture drawn on its billboard, or a procedural place drawn in the
   stage's camera, ltsh_jax.synth.places), lighting, the moderngl frame (ltsh_jax.synth.render);
+- blurring (config motion_blur "vector" only): a box blur per person along an invented motion
+  (ltsh_jax.synth.motion_blur), drawn after every other draw so that the sharp image and its labels are those of
+  the same seed without blur;
 - labelling: keypoints with visibility, head boxes, objpos, scale (ltsh_jax.synth.labels).
 Everything random flows from the seed given to `Synthesizer.generate`, so an image is a pure function of
 (seed, config, body model, backgrounds).
@@ -21,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ltsh_jax.synth import scene
+from ltsh_jax.synth import motion_blur, scene
 from ltsh_jax.synth import stage as stages
 from ltsh_jax.synth.backgrounds import procedural_background
 from ltsh_jax.synth.camera import Camera
@@ -51,6 +54,7 @@ class SyntheticImage:
     vertices: list[np.ndarray]  # world vertices of each placed person (for tests)
     joints: np.ndarray  # [P, 16, 3] world joints
     stage: stages.Stage | None = None  # the generator's stage, when the config has one
+    blur: np.ndarray | None = None  # [P, 2] each person's blur vector in pixels (config motion_blur "vector")
 
 
 class BodyModelPeople:
@@ -155,6 +159,17 @@ class Synthesizer:
         self.timings["rendering"] += now - clock
         clock = now
 
+        blur = None
+        if config.motion_blur == "vector":  # the last draws: the sharp frame and the labels are those without blur
+            blur = motion_blur.sample_image_motions(
+                rng, camera, placement.joints[:, scene.PELVIS], config.blur_strength
+            )
+            color = motion_blur.blur_people(frame.color, frame.instance, frame.depth, background, blur)
+            frame = dataclasses.replace(frame, color=color)  # instance and depth: the sharp render's, for the labels
+            now = time.perf_counter()
+            self.timings["blurring"] += now - clock
+            clock = now
+
         tolerances = depth_tolerances(placement.vertices, placement.joints)
         labels = label_people(camera, frame.instance, frame.depth, placement.joints, tolerances, stature)
         self.timings["labelling"] += time.perf_counter() - clock
@@ -167,4 +182,5 @@ class Synthesizer:
             vertices=placement.vertices,
             joints=placement.joints,
             stage=drawn_stage,
+            blur=blur,
         )

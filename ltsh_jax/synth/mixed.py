@@ -11,15 +11,22 @@ synthetic human is in front of the real people; a real joint is covered when the
 to shows a synthetic human (`covered_joints`; recomputable from the stored instance mask).
 The synthetic humans wear D_S reference's clothing (the same people sampler, clothing "rich") and are lit as D_S's
 `reference` (lighting "sh": the generator's spherical-harmonics draw, ltsh_jax.synth.sh_lighting, as
-`generate_mpii_mixed.py` lights its people) or by one directional light ("directional", the earlier look).
+`generate_mpii_mixed.py` lights its people) or by one directional light ("directional", the earlier look), and
+blurred as D_S `reference` (motion_blur "vector": a box blur per person along an invented motion,
+ltsh_jax.synth.motion_blur; the photo itself is never blurred; "none": sharp). The blur is drawn after every other
+draw, so the placement and the labels are those of the same seed without blur; the photo's pixels change only
+within a blur length of a synthetic human.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import time
 
 import numpy as np
 
+from ltsh_jax.synth import motion_blur as motion_blur_lib
 from ltsh_jax.synth import scene
 from ltsh_jax.synth.camera import Camera
 from ltsh_jax.synth.labels import PeopleLabels, depth_tolerances, label_people, standing_height
@@ -46,12 +53,15 @@ class MixConfig:
     placement_tries: int = 20
     lighting: str = "sh"  # the generator's spherical harmonics (as D_S reference), or "directional"
     clothing: str = "rich"  # as D_S reference (ltsh_jax.synth.appearance.sample_outfit), or "basic"
+    motion_blur: str = "vector"  # as D_S reference (ltsh_jax.synth.motion_blur), or "none"
+    blur_strength: tuple[float, float] = motion_blur_lib.GENERATOR_STRENGTH  # mean, std of the factor, both >= 0
 
     def __post_init__(self):
         if self.lighting not in ("sh", "directional"):
             raise ValueError(f"MixConfig.lighting must be 'sh' or 'directional', got {self.lighting!r}")
         if self.clothing not in ("rich", "basic"):
             raise ValueError(f"MixConfig.clothing must be 'rich' or 'basic', got {self.clothing!r}")
+        motion_blur_lib.check_settings("MixConfig", self.motion_blur, self.blur_strength)
         if not self.lam > 0 or self.max_humans < 1 or self.placement_tries < 1:
             raise ValueError(f"MixConfig needs lam > 0, max_humans >= 1, placement_tries >= 1; got {self}")
         if not 0 < self.fov < 180 or not 0 < self.scale_jitter[0] <= self.scale_jitter[1]:
@@ -69,6 +79,7 @@ class MixedImage:
     placement: scene.Placement
     num_requested: int
     lighting: Lighting | SHLighting | None = None  # how the synthetic humans were shaded
+    blur: np.ndarray | None = None  # [P, 2] each synthetic person's blur vector in pixels (motion_blur "vector")
 
 
 def fixed_camera(width: int, height: int, fov: float) -> Camera:
@@ -149,6 +160,7 @@ class Mixer:
         self.people = people
         self._context = context
         self._renderers: dict[tuple[int, int], Renderer] = {}
+        self.timings: dict[str, float] = collections.defaultdict(float)  # "blurring": seconds summed over calls
 
     def renderer(self, width: int, height: int) -> Renderer:
         """The renderer of this image size (created once, sharing the context)."""
@@ -195,6 +207,14 @@ class Mixer:
         meshes = [Mesh(v, faces, colors[i]) for v, i in zip(placement.vertices, placement.kept, strict=True)]
         lighting = sample_sh_lighting(rng) if self.config.lighting == "sh" else sample_lighting(rng)
         frame = self.renderer(width, height).render(meshes, camera, lighting=lighting, background=photo)
+        blur = None
+        if self.config.motion_blur == "vector":  # the last draws; the photo is the sharp background
+            clock = time.perf_counter()
+            pelvis = placement.joints[:, PELVIS]
+            blur = motion_blur_lib.sample_image_motions(rng, camera, pelvis, self.config.blur_strength)
+            color = motion_blur_lib.blur_people(frame.color, frame.instance, frame.depth, photo, blur)
+            frame = dataclasses.replace(frame, color=color)  # instance and depth: the sharp render's, for the labels
+            self.timings["blurring"] += time.perf_counter() - clock
         stature = standing_height(np.asarray(joints)[placement.kept]) if placement.kept else np.zeros(0)
         tolerances = depth_tolerances(placement.vertices, placement.joints)
         labels = label_people(camera, frame.instance, frame.depth, placement.joints, tolerances, stature)
@@ -206,6 +226,7 @@ class Mixer:
             placement=placement,
             num_requested=count,
             lighting=lighting,
+            blur=blur,
         )
 
     def release(self) -> None:

@@ -20,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from ltsh_jax.synth import motion_blur as motion_blur_lib
 from ltsh_jax.synth import stage as stages
 from ltsh_jax.synth.camera import Camera
 
@@ -52,6 +53,8 @@ class SceneConfig:
     count_floor: int | None = None  # None: Poisson redrawn until >= 1; k: draws below k become k (the generator's 2)
     lighting: str = "directional"  # or "sh": the generator's spherical-harmonics lighting (ltsh_jax.synth.sh_lighting)
     clothing: str = "basic"  # or "rich": ltsh_jax.synth.appearance.sample_outfit (materials, sleeve lengths, shoes)
+    motion_blur: str = "none"  # or "vector": a box blur per person along an invented motion (synth.motion_blur)
+    blur_strength: tuple[float, float] = motion_blur_lib.GENERATOR_STRENGTH  # mean, std of the factor, both >= 0
 
     def __post_init__(self):
         if not self.lam > 0:
@@ -60,6 +63,7 @@ class SceneConfig:
             raise ValueError(f"SceneConfig.lighting must be 'directional' or 'sh', got {self.lighting!r}")
         if self.clothing not in ("basic", "rich"):
             raise ValueError(f"SceneConfig.clothing must be 'basic' or 'rich', got {self.clothing!r}")
+        motion_blur_lib.check_settings("SceneConfig", self.motion_blur, self.blur_strength)
         if self.count_floor is not None and not 1 <= self.count_floor <= self.max_humans:
             raise ValueError(f"SceneConfig.count_floor must lie in [1, max_humans], got {self.count_floor}")
         if self.max_humans < 1 or self.placement_tries < 1:
