@@ -4,9 +4,9 @@
 
 Training: `experiments.train` on the real MPII samples (`smoke.py:test`, a checkpoint every 2 steps) is
 run once uninterrupted, then again in another workdir where each start is SIGKILLed (plan seeded) until the
-kills are spent and a last start finishes. Every third kill lands in start-up (U[0.05, 1] x the
-uninterrupted run's time from its "[start-up] model:" line to its first step: restoring and compiling); the
-others at a random step, once metrics.jsonl logs a step drawn from the 4 after the start's resume step,
+kills are spent and a last start finishes. Every third kill lands in start-up (U[0.05, 1] x the last
+start's time from its "[start-up] model:" line to its first step: restoring and compiling); the others at
+a random step, once metrics.jsonl logs a step drawn from the 4 after the start's resume step,
 U[0, 1] x a mean step later, so they fall inside steps and checkpoint writes whatever the machine's load;
 each kill records the last step in metrics.jsonl and whether a checkpoint write was under way.
 Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, delays from the process start.
@@ -122,9 +122,10 @@ class TimedKills:
 
 
 class StepKills:
-    """Training: every third kill in start-up (U[0.05, 1] x the uninterrupted run's seconds from its model line to
-    its first step done: restoring, compiling); the others at a random step: once metrics.jsonl logs step t (t
-    drawn from the `advance` steps after the start's resume step), U[0, 1] x a mean step later, so they fall
+    """Training: every third kill in start-up (after the start's "[start-up] model:" line, U[0.05, 1] x the time
+    the last start took from that line to its first step done, restoring and compiling: later starts compile from
+    the persistent cache, far faster than the first); the others at a random step: once metrics.jsonl logs step t
+    (t drawn from the `advance` steps after the start's resume step), U[0, 1] x a mean step later, so they fall
     inside steps and checkpoint writes and every start gets a little further."""
 
     def __init__(self, workdir: pathlib.Path, steps: int, startup_s: float, step_s: float, rng, advance: int = 4):
@@ -134,13 +135,15 @@ class StepKills:
     def wait(self, process: subprocess.Popen, start_log: pathlib.Path, index: int) -> dict | None:
         """Blocks until the kill is due: where it lands, or None when the process ended first (or no step is left
         to kill at)."""
-        if index % 3 == 0:
-            if not _wait_for_mark(process, start_log, TRAIN_MARKS[0]):
-                return None
+        if not _wait_for_mark(process, start_log, TRAIN_MARKS[0]):
+            return None
+        model_seen = time.perf_counter()
+        if index % 3 == 2:
             delay = float(self.rng.uniform(0.05, 1.0)) * self.startup_s
             return {"in": "start-up", "delay_s": round(delay, 2)} if _still_running_after(process, delay) else None
         if not _wait_for_mark(process, start_log, TRAIN_MARKS[1]):
             return None  # metrics.jsonl is cut to the resume step before the first step: its rows are this start's
+        self.startup_s = time.perf_counter() - model_seen
         resumed = re.search(r"resumed from step (\d+)", start_log.read_text(errors="replace"))
         resumed = int(resumed.group(1)) if resumed else 0
         target = resumed + 1 + int(self.rng.integers(0, self.advance))
