@@ -9,7 +9,9 @@ start's time from its "[start-up] model:" line to its first step: restoring and 
 a random step, once metrics.jsonl logs a step drawn from the 4 after the start's resume step,
 U[0, 1] x a mean step later, so they fall inside steps and checkpoint writes whatever the machine's load;
 each kill records the last step in metrics.jsonl and whether a checkpoint write was under way.
-Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, delays from the process start.
+Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, twice uninterrupted (the second, with
+the compilation cache warm, times the kills and must match the first byte for byte), then killed at
+U[0.05, 1] x reach x that time after the process starts.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
 - divergences: metrics.jsonl steps whose loss differs from the uninterrupted run's (bit for bit), and
@@ -248,13 +250,20 @@ def main() -> None:
             results["training"] = killed
         if args.build_kills:
             print("builds: the uninterrupted build", flush=True)
-            code, seconds = run_to_end(build_command(tmp / "ref_data"), log)
-            if code != 0:
+            code, _ = run_to_end(build_command(tmp / "ref_data"), log)
+            # Again, with the body model's programs in the compilation cache as the killed builds will have them:
+            # its duration scales the kills (the first build's, 2x longer, let every killed build finish).
+            code_again, seconds = run_to_end(build_command(tmp / "ref_data_again"), log)
+            if code != 0 or code_again != 0:
                 raise SystemExit(f"the uninterrupted build failed (exit {code}): {log.read_text()[-2000:]}")
             plan = TimedKills(seconds[None], rng, args.reach)
             killed = run_with_kills(build_command(tmp / "killed_data"), args.build_kills, plan, log)
             ref, got = dataset_files(tmp / "ref_data"), dataset_files(tmp / "killed_data")
             killed["divergences"] = sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
+            again = dataset_files(tmp / "ref_data_again")
+            killed["uninterrupted_builds_differ"] = sum(ref[n] != again.get(n) for n in ref) + len(
+                set(again) - set(ref)
+            )
             killed["orphans"] = sorted(leftover_names(tmp / "killed_data") - leftover_names(tmp / "ref_data"))
             killed["uninterrupted_seconds"] = {str(k): round(v, 1) for k, v in seconds.items()}
             results["builds"] = killed
