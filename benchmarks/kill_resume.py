@@ -10,8 +10,9 @@ a random step, once metrics.jsonl logs a step drawn from the 4 after the start's
 U[0, 1] x a mean step later, so they fall inside steps and checkpoint writes whatever the machine's load;
 each kill records the last step in metrics.jsonl and whether a checkpoint write was under way.
 Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, twice uninterrupted (the second, with
-the compilation cache warm, times the kills and must match the first byte for byte), then killed at
-U[0.05, 1] x reach x that time after the process starts.
+the compilation cache warm, times its stages and must match the first byte for byte), then each start killed
+after a random stage line (preparing, generating train examples, writing them, generating validation
+examples) plus U[0, 1] x reach x a quarter of the build's time.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
 - divergences: metrics.jsonl steps whose loss differs from the uninterrupted run's (bit for bit), and
@@ -58,6 +59,9 @@ def build_command(data_dir: pathlib.Path) -> list[str]:
 # Lines reach the log when printed (a redirected stdout is block-buffered: the marks would come at exit).
 UNBUFFERED = dict(os.environ, PYTHONUNBUFFERED="1")
 TRAIN_MARKS = ("[start-up] model:", "[start-up] compile:")
+# A build's stages as TFDS prints them, in order.
+BUILD_MARKS = ("Downloading and preparing dataset", "Generating train examples", "Shuffling",
+               "Generating validation examples")  # fmt: skip
 
 
 def run_to_end(command: list[str], log: pathlib.Path, marks: tuple[str, ...] = ()) -> tuple[int, dict]:
@@ -111,16 +115,22 @@ def _still_running_after(process: subprocess.Popen, seconds: float) -> bool:
         return True
 
 
-class TimedKills:
-    """Builds: the i-th kill U[0.05, 1] x reach x the uninterrupted build's seconds after the process starts."""
+class StageKills:
+    """Builds: each kill after a stage line drawn from BUILD_MARKS (preparing, generating the train examples,
+    writing them, generating the validation examples) appears in the start's output, U[0, 1] x reach x
+    `stage_s` later (a quarter of the uninterrupted build's time from its first stage line): anchored on the
+    stages, the kills land in every part of a build whatever the machine's load does to its speed."""
 
-    def __init__(self, seconds: float, rng, reach: float = 1.0):
-        self.seconds, self.rng, self.reach = seconds, rng, reach
+    def __init__(self, stage_s: float, rng, reach: float = 1.0):
+        self.stage_s, self.rng, self.reach = stage_s, rng, reach
 
     def wait(self, process: subprocess.Popen, start_log: pathlib.Path, index: int) -> dict | None:
         """Blocks until the kill is due: where it lands, or None when the process ended first."""
-        delay = float(self.rng.uniform(0.05, 1.0)) * self.reach * self.seconds
-        return {"after": "start", "delay_s": round(delay, 2)} if _still_running_after(process, delay) else None
+        mark = BUILD_MARKS[int(self.rng.integers(len(BUILD_MARKS)))]
+        delay = float(self.rng.uniform(0.0, 1.0)) * self.reach * self.stage_s
+        if not _wait_for_mark(process, start_log, mark) or not _still_running_after(process, delay):
+            return None
+        return {"after": mark, "delay_s": round(delay, 2)}
 
 
 class StepKills:
@@ -223,8 +233,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="training steps of each run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reach", type=float, default=1.0,
-                        help="build kill delays are U[0.05, 1] x reach x the uninterrupted build's seconds; below 1, "
-                        "more kills land early")  # fmt: skip
+                        help="build kills come U[0, 1] x reach x a quarter of the uninterrupted build's time after a "
+                        "stage line")  # fmt: skip
     parser.add_argument("--output", help="also write the results as JSON here")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -252,11 +262,11 @@ def main() -> None:
             print("builds: the uninterrupted build", flush=True)
             code, _ = run_to_end(build_command(tmp / "ref_data"), log)
             # Again, with the body model's programs in the compilation cache as the killed builds will have them:
-            # its duration scales the kills (the first build's, 2x longer, let every killed build finish).
-            code_again, seconds = run_to_end(build_command(tmp / "ref_data_again"), log)
+            # it times the stages, and must match the first byte for byte.
+            code_again, seconds = run_to_end(build_command(tmp / "ref_data_again"), log, BUILD_MARKS[:1])
             if code != 0 or code_again != 0:
                 raise SystemExit(f"the uninterrupted build failed (exit {code}): {log.read_text()[-2000:]}")
-            plan = TimedKills(seconds[None], rng, args.reach)
+            plan = StageKills(seconds[BUILD_MARKS[0]] / len(BUILD_MARKS), rng, args.reach)
             killed = run_with_kills(build_command(tmp / "killed_data"), args.build_kills, plan, log)
             ref, got = dataset_files(tmp / "ref_data"), dataset_files(tmp / "killed_data")
             killed["divergences"] = sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
