@@ -12,7 +12,8 @@ each kill records the last step in metrics.jsonl and whether a checkpoint write 
 Builds: `data_builders.build` of a small `ltsh_synthetic/tiny` override, twice uninterrupted (the second, with
 the compilation cache warm, times its stages and must match the first byte for byte), then each start killed
 after a random stage line (preparing, generating train examples, writing them, generating validation
-examples) plus U[0, 1] x reach x a quarter of the build's time.
+examples) plus U[0, 1] x reach x a quarter of the build's time; a build that finishes before its next kill
+is complete and compared, and the remaining kills go to a new build.
 Prints, then writes as JSON:
 - failed resumes: starts that exited on their own with an error (not our kill);
 - divergences: metrics.jsonl steps whose loss differs from the uninterrupted run's (bit for bit), and
@@ -206,7 +207,7 @@ def run_with_kills(
                 break
             continue
         if landed < kills:
-            print(f"  the run finished before kill {landed + 1} (use more --steps for more kills)", flush=True)
+            print(f"  the run finished before kill {landed + 1} of this run", flush=True)
         break  # a start ran to the end: the run is complete
     return {"kills": landed, "starts": starts, "failed_resumes": failed, "kills_at": where}
 
@@ -267,14 +268,25 @@ def main() -> None:
             if code != 0 or code_again != 0:
                 raise SystemExit(f"the uninterrupted build failed (exit {code}): {log.read_text()[-2000:]}")
             plan = StageKills(seconds[BUILD_MARKS[0]] / len(BUILD_MARKS), rng, args.reach)
-            killed = run_with_kills(build_command(tmp / "killed_data"), args.build_kills, plan, log)
-            ref, got = dataset_files(tmp / "ref_data"), dataset_files(tmp / "killed_data")
-            killed["divergences"] = sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
+            ref = dataset_files(tmp / "ref_data")
             again = dataset_files(tmp / "ref_data_again")
+            killed = {"kills": 0, "starts": 0, "failed_resumes": 0, "kills_at": [], "divergences": 0, "orphans": [],
+                      "chains": 0}  # fmt: skip
             killed["uninterrupted_builds_differ"] = sum(ref[n] != again.get(n) for n in ref) + len(
                 set(again) - set(ref)
             )
-            killed["orphans"] = sorted(leftover_names(tmp / "killed_data") - leftover_names(tmp / "ref_data"))
+            # A build that finishes before its next kill is complete: the remaining kills go to a new build.
+            while killed["kills"] < args.build_kills and killed["chains"] < 3 * args.build_kills:
+                folder = tmp / f"killed_data_{killed['chains']}"
+                chain = run_with_kills(build_command(folder), args.build_kills - killed["kills"], plan, log)
+                got = dataset_files(folder)
+                killed["chains"] += 1
+                for key in ("kills", "starts", "failed_resumes", "kills_at"):
+                    killed[key] += chain[key]
+                killed["divergences"] += sum(ref[n] != got.get(n) for n in ref) + len(set(got) - set(ref))
+                killed["orphans"] += sorted(leftover_names(folder) - leftover_names(tmp / "ref_data"))
+                if chain["failed_resumes"] > 3:
+                    break
             killed["uninterrupted_seconds"] = {str(k): round(v, 1) for k, v in seconds.items()}
             results["builds"] = killed
     print(json.dumps(results, indent=2))
