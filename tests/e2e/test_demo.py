@@ -1,4 +1,5 @@
-"""The demo end to end (shortened): it builds its data, trains both students, and its report quotes its own runs."""
+"""The demo end to end (shortened): it builds its data, scores the shipped baseline, fine-tunes both students, and
+its report quotes its own runs."""
 
 import json
 import re
@@ -43,6 +44,12 @@ def test_shortened_demo_reports_the_numbers_of_its_own_runs(tmp_path):
         assert cells[2:10] == [f"{results['table'][c]:.1f}" for c in tables.COLUMNS]
         assert (tmp_path / key / "loss.png").exists()
         assert len(list((tmp_path / key / "eval_validation" / "pictures").glob("*.jpg"))) == 3
+    pretrained = json.loads((tmp_path / demo.PRETRAINED / "eval_validation" / "results.json").read_text())
+    assert pretrained["run"]["images"] == 3  # the shipped baseline, scored before fine-tuning on the same images
+    row = next(line for line in report.splitlines() if line.startswith("| Baseline before fine-tuning"))
+    assert [c.strip() for c in row.strip("|").split("|")][2:10] == [
+        f"{pretrained['table'][c]:.1f}" for c in tables.COLUMNS
+    ]
     probs = [r["teacher_probs"] for r in read_metrics(tmp_path / "teacher") if "teacher_probs" in r]
     assert len(probs) == 10 // 5  # every_n = 5 in the demo's teacher config
     quoted = re.search(r"at the last: \[([^\]]*)\]", report).group(1)
