@@ -25,6 +25,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+from experiments import cli
 from experiments.configs import demo as demo_config
 from ltsh_jax import paths
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
@@ -242,8 +243,8 @@ def main(argv):
 
 
 def run() -> None:
-    """`ltsh-demo`, the same as `python -m experiments.demo`."""
-    app.run(main)
+    """`ltsh-demo`, the same as `python -m experiments.demo` (library INFO logs off unless --verbosity asks)."""
+    cli.run_main(main)
 
 
 if __name__ == "__main__":
