@@ -95,7 +95,7 @@ class Builder(MultiPersonBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [
-        LtshSyntheticConfig(name="tiny", description="64 train + 16 validation images, for tests and the demo.",
+        LtshSyntheticConfig(name="tiny", description="64 train + 16 validation images, for tests and the tiny rows.",
                             num_train=64, num_validation=16),
         LtshSyntheticConfig(name="learning", description="8 train + 8 validation images of 256x256 with 1-4 "
                             "people 5-8 m away: the learning check (tests/e2e/test_learning.py).",
@@ -105,7 +105,8 @@ class Builder(MultiPersonBuilder):
                             "people (at most 6) 5-8 m away: `make demo` (its students fine-tune the baseline).",
                             num_train=64, num_validation=16, **DEMO_SCENES),
         LtshSyntheticConfig(name="demo_pretrain", description="The demo's scenes with another seed, 1,024 train "
-                            "images: the demo's shipped baseline (experiments/configs/demo_baseline.py) trains on them.",
+                            "images: the demo's shipped baseline (experiments/configs/demo_baseline.py) trains "
+                            "on them.",
                             num_train=1_024, num_validation=16, seed=1, **DEMO_SCENES),
         LtshSyntheticConfig(name="small", description="2,000 train + 200 validation images.",
                             num_train=2_000, num_validation=200),

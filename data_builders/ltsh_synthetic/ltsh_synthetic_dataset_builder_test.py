@@ -42,6 +42,11 @@ def test_configs_have_the_documented_sizes():
     assert configs["small"].num_train == 2_000
     paper = configs["paper"]
     assert (paper.width, paper.height, paper.lam, tuple(paper.pitch_range)) == (640, 640, 9.0, (0.0, 45.0))
+    demo, pretrain = configs["demo"], configs["demo_pretrain"]
+    assert (demo.num_train, demo.num_validation, pretrain.num_train) == (64, 16, 1_024)
+    # the baseline's images are other renders of the demo's scenes: every scene field equal, another seed
+    differ = {f.name for f in dataclasses.fields(demo) if getattr(demo, f.name) != getattr(pretrain, f.name)}
+    assert differ == {"name", "description", "num_train", "seed"}
 
 
 def _assert_labels_consistent(ex) -> None:
