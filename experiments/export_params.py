@@ -19,10 +19,6 @@ from ltsh_jax.checkpoints import Checkpointer
 from ltsh_jax.evaluation.run import load_student
 from ltsh_jax.train.run_config import load_run_config, run_config_path
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The training run whose checkpoint is exported.")
-_OUTPUT = flags.DEFINE_string("output", None, "The folder to write (must not hold a checkpoint yet).")
-_STEP = flags.DEFINE_integer("step", None, "The checkpoint step to export (default: the latest).")
-flags.mark_flags_as_required(["workdir", "output"])
 # How the run learned, copied beside the parameters (patterns relative to the run's folder).
 RECORDS = ("metrics.jsonl", "loss.png", "eval_*/ap_curve.json", "eval_*/ap_curve.png")
 
@@ -48,11 +44,25 @@ def export_params(workdir: str, output: str, step: int | None = None) -> int:
     return student.step
 
 
-def main(argv):
+def _define_flags() -> dict:
+    """The binary's flags, defined only when it runs: tests import export_params beside other binaries that
+    define --workdir too."""
+    defined = {
+        "workdir": flags.DEFINE_string("workdir", None, "The training run whose checkpoint is exported."),
+        "output": flags.DEFINE_string("output", None, "The folder to write (must not hold a checkpoint yet)."),
+        "step": flags.DEFINE_integer("step", None, "The checkpoint step to export (default: the latest)."),
+    }
+    flags.mark_flags_as_required(["workdir", "output"])
+    return defined
+
+
+def main(argv, defined: dict) -> None:
     del argv
-    step = export_params(_WORKDIR.value, _OUTPUT.value, _STEP.value)
-    print(f"exported step {step} of {_WORKDIR.value} to {_OUTPUT.value}")
+    workdir, output = defined["workdir"].value, defined["output"].value
+    step = export_params(workdir, output, defined["step"].value)
+    print(f"exported step {step} of {workdir} to {output}")
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    _FLAGS = _define_flags()
+    cli.run_main(lambda argv: main(argv, _FLAGS))
