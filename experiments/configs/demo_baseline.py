@@ -49,8 +49,8 @@ def get_config(variant: str = ""):
     config = base_config()
     use_demo_scenes(config, "demo_pretrain")
     config.data.synthetic.source = ""  # one source: every crop from demo_pretrain (no real/synthetic halves)
-    demo_student(config, num_steps=3000, eval_every=500)
+    demo_student(config, num_steps=5000, eval_every=500)
     config.model.vgg_weights = "scratch"
-    config.optim.decay_every = 2500  # the last 500 steps at a third of the rate
-    config.train.max_checkpoints = 6  # every evaluation's checkpoint: the held-out AP curve scores each
+    config.optim.decay_every = 2500  # a third of the rate from step 2,500 on
+    config.train.max_checkpoints = 10  # every evaluation's checkpoint: the held-out AP curve scores each
     return config
