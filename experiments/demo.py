@@ -16,8 +16,6 @@ Rerunning continues where a killed run stopped (built data, finished runs and ev
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import pathlib
 import shutil
 import time
@@ -31,7 +29,7 @@ from ltsh_jax import paths
 from ltsh_jax.cpu_flags import apply_cpu_xla_flags
 from ltsh_jax.data import splits
 from ltsh_jax.evaluation import comparison, curve
-from ltsh_jax.evaluation.run import EvalSettings, evaluate_checkpoint, evaluation_of
+from ltsh_jax.evaluation.run import EvalSettings, evaluation_of
 from ltsh_jax.metrics import read_metrics
 from ltsh_jax.teacher import hook
 from ltsh_jax.train import loop
@@ -196,12 +194,7 @@ def pretrained_results(output: pathlib.Path, settings: EvalSettings) -> dict:
     """The shipped baseline scored on the held-out split before any fine-tuning, into OUTPUT/pretrained
     (reused when a rerun finds it made with the same settings)."""
     folder = output / PRETRAINED / f"eval_{settings.split}"
-    wanted = json.loads(json.dumps(dataclasses.asdict(settings)))
-    if (folder / "results.json").exists():
-        results = json.loads((folder / "results.json").read_text())
-        if results.get("run", {}).get("settings") == wanted:
-            return results
-    return evaluate_checkpoint(load_run_config(demo_config.BASELINE), demo_config.BASELINE, settings, folder)
+    return evaluation_of(load_run_config(demo_config.BASELINE), demo_config.BASELINE, settings, folder)
 
 
 def main(argv):

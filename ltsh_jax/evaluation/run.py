@@ -302,12 +302,18 @@ def evaluate_checkpoint(
     return results_json
 
 
-def evaluation_of(config: ml_collections.ConfigDict, workdir: str | os.PathLike, settings: EvalSettings) -> dict:
-    """The results JSON of WORKDIR/eval_SPLIT, evaluated now unless it already scores the run's final
-    checkpoint with exactly these settings (dataset, split, data_dir, builder config, scales, flip, image
-    limit, ...), so a rerun of a killed table or demo redoes only what is missing, and other settings
-    never return old numbers under new labels."""
-    output = paths.as_path(workdir) / f"eval_{settings.split}"
+def evaluation_of(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    settings: EvalSettings,
+    output_dir: str | os.PathLike | None = None,
+) -> dict:
+    """The results JSON of output_dir (default WORKDIR/eval_SPLIT), evaluated now unless it already scores the
+    run's final checkpoint with exactly these settings (dataset, split, data_dir, builder config, scales, flip,
+    image limit, ...), so a rerun of a killed table or demo redoes only what is missing, and other settings
+    never return old numbers under new labels. An output_dir elsewhere scores a run that is read-only (the
+    demo's shipped baseline)."""
+    output = paths.as_path(output_dir) if output_dir is not None else paths.as_path(workdir) / f"eval_{settings.split}"
     results_path = output / "results.json"
     if results_path.exists():
         results = json.loads(results_path.read_text())
