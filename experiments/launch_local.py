@@ -35,8 +35,24 @@ class ProcessResult:
     stderr: str
 
 
-# Output files of the processes `start` launched, by pid, until `wait` reads them.
-_OUTPUT: dict[int, tuple] = {}
+class LocalProcess(subprocess.Popen):
+    """A process `start` launched, with the temporary files its stdout and stderr go to (read back by `wait`)."""
+
+    def __init__(self, args: Sequence[str], **kwargs):
+        self.output_files = (tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+"))
+        super().__init__(args, stdout=self.output_files[0], stderr=self.output_files[1], text=True, **kwargs)
+
+    def read_output(self) -> tuple[str, str]:
+        """(stdout, stderr) so far; call it once the process has ended."""
+        texts = []
+        for file in self.output_files:
+            file.seek(0)
+            texts.append(file.read())
+        return texts[0], texts[1]
+
+    def close_output(self) -> None:
+        for file in self.output_files:
+            file.close()
 
 
 def free_port() -> int:
@@ -56,7 +72,7 @@ def process_env(devices_per_process: int, base: dict | None = None) -> dict:
 
 
 def start(command: Sequence[str], processes: int, devices_per_process: int, cwd: str | None = None,
-          env: dict | None = None, port: int | None = None) -> list[subprocess.Popen]:  # fmt: skip
+          env: dict | None = None, port: int | None = None) -> list[LocalProcess]:  # fmt: skip
     """Starts `command` `processes` times with the multi-host flags appended; returns the Popen objects.
 
     Each process writes its output to its own temporary files (read back by `wait`), never to a pipe: a
@@ -65,38 +81,36 @@ def start(command: Sequence[str], processes: int, devices_per_process: int, cwd:
     address = f"127.0.0.1:{port or free_port()}"
     procs = []
     for i in range(processes):
-        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-        proc = subprocess.Popen(
+        procs.append(LocalProcess(
             [*command, f"--coordinator_address={address}", f"--num_processes={processes}", f"--process_id={i}"],
-            cwd=cwd, env=process_env(devices_per_process, env), stdout=out, stderr=err, text=True,
-        )  # fmt: skip
-        _OUTPUT[proc.pid] = (out, err)
-        procs.append(proc)
+            cwd=cwd, env=process_env(devices_per_process, env),
+        ))  # fmt: skip
     return procs
 
 
-def _read_output(proc: subprocess.Popen) -> tuple[str, str]:
-    """(stdout, stderr) a process started by `start` wrote; its temporary files are closed."""
-    texts = []
-    for file in _OUTPUT.pop(proc.pid):
-        file.seek(0)
-        texts.append(file.read())
-        file.close()
-    return texts[0], texts[1]
+def _collect(proc: LocalProcess) -> tuple[str, str]:
+    """(stdout, stderr) of an ended process; its temporary files are closed."""
+    try:
+        return proc.read_output()
+    finally:
+        proc.close_output()
 
 
-def wait(procs: Sequence[subprocess.Popen], timeout: float) -> list[ProcessResult]:
-    """Waits for every process (killing all of them when `timeout` seconds pass) and collects their output."""
+def wait(procs: Sequence[LocalProcess], timeout: float) -> list[ProcessResult]:
+    """Waits for every process and collects their output. When `timeout` seconds pass, the ones still running
+    are killed (their return code is then negative, -SIGKILL) and their output so far is collected all the same."""
     deadline = time.monotonic() + timeout
     try:
         for proc in procs:
             proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        pass  # killed below
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return [ProcessResult(i, proc.returncode, *_read_output(proc)) for i, proc in enumerate(procs)]
+    return [ProcessResult(i, proc.returncode, *_collect(proc)) for i, proc in enumerate(procs)]
 
 
 def run(command: Sequence[str], processes: int, devices_per_process: int, timeout: float = 600, **kwargs

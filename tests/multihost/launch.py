@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -62,7 +61,7 @@ def global_crops(workdir: pathlib.Path) -> tuple[dict[int, dict[int, str]], dict
     return merged, owners
 
 
-def wait_for_step(path: pathlib.Path, step: int, procs: list[subprocess.Popen], timeout: float = 900) -> None:
+def wait_for_step(path: pathlib.Path, step: int, procs: list[launch_local.LocalProcess], timeout: float = 900) -> None:
     """Waits until the input record file `path` has a line of `step`; when a process ends first or time runs
     out, stops them all and fails with the end of each one's output."""
     deadline = time.monotonic() + timeout
