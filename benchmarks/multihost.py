@@ -79,10 +79,8 @@ def main() -> None:
                 command = [sys.executable, "-m", "experiments.train", *train_args(tmp / "tfds", teacher, args.steps),
                            f"--workdir={workdir}"]  # fmt: skip
                 cache = tmp / "cache" / f"{processes}x{devices}"  # one per topology (tests/multihost/launch.py)
-                env = dict(
-                    os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0"
-                )
-                results = launch_local.run(command, processes, devices, timeout=3600, cwd=str(REPO), env=env)
+                results = launch_local.run(command, processes, devices, timeout=3600, cwd=str(REPO),
+                                           env=launch_local.compile_cache_env(cache))  # fmt: skip
                 if failed := [r for r in results if r.returncode]:
                     sys.exit(f"{processes}x{devices} teacher={teacher} failed:\n{failed[0].stderr[-3000:]}")
                 times.setdefault((processes, devices, teacher), []).extend(seconds_per_step(workdir, 4))

@@ -71,6 +71,13 @@ def process_env(devices_per_process: int, base: dict | None = None) -> dict:
     return {**TUNED_MALLOC_ENV, **env}
 
 
+def compile_cache_env(cache_dir: str | os.PathLike, base: dict | None = None) -> dict:
+    """`base` (default os.environ) with a persistent compilation cache in `cache_dir` that keeps every program.
+    Only one-process runs use it: a multi-process CPU run switches it off (ltsh_jax/distributed.py says why)."""
+    return {**(os.environ if base is None else base), "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
+
+
 def start(command: Sequence[str], processes: int, devices_per_process: int, cwd: str | None = None,
           env: dict | None = None, port: int | None = None) -> list[LocalProcess]:  # fmt: skip
     """Starts `command` `processes` times with the multi-host flags appended; returns the Popen objects.

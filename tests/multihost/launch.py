@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 import time
@@ -23,10 +22,8 @@ COMPARED = ("loss", "real_loss_per_joint", "synthetic_loss_per_joint", "grad_nor
 
 
 def env(cache_dir: pathlib.Path, topology: str) -> dict:
-    """The processes' environment: a persistent compilation cache of their own topology (e.g. "2x2"). Only the
-    one-process runs use it: a multi-process CPU run switches it off (ltsh_jax/distributed.py says why)."""
-    cache = cache_dir / topology
-    return dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    """The processes' environment: a persistent compilation cache of their own topology (e.g. "2x2")."""
+    return launch_local.compile_cache_env(cache_dir / topology)
 
 
 def train(workdir: pathlib.Path, processes: int, devices: int, *overrides: str, cache_dir: pathlib.Path,
