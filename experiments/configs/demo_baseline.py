@@ -49,8 +49,8 @@ def get_config(variant: str = ""):
     config = base_config()
     use_demo_scenes(config, "demo_pretrain")
     config.data.synthetic.source = ""  # one source: every crop from demo_pretrain (no real/synthetic halves)
-    demo_student(config, num_steps=5000, eval_every=500)
+    demo_student(config, num_steps=8000, eval_every=500)
     config.model.vgg_weights = "scratch"
-    config.optim.decay_every = 2500  # a third of the rate from step 2,500 on
+    config.optim.decay_every = 2500  # a third of the rate every 2,500 steps
     config.train.max_checkpoints = 10  # every evaluation's checkpoint: the held-out AP curve scores each
     return config
