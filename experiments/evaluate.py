@@ -20,7 +20,7 @@ from experiments import cli, distributed_flags
 from ltsh_jax import distributed
 from ltsh_jax.checkpoints import ShapeMismatchError
 from ltsh_jax.evaluation import report
-from ltsh_jax.evaluation.run import EvalSettings, evaluate_checkpoint
+from ltsh_jax.evaluation.run import EvalSettings, eval_output_dir, evaluate_checkpoint
 from ltsh_jax.train.run_config import load_run_config, run_config_path
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -75,7 +75,7 @@ def _evaluate() -> None:
     if results["run"]["unscored_people"]:
         print(f"note: {results['run']['unscored_people']} annotated people without a head box were not scored")
     counts = results["counts"]
-    print(f"wrote {_OUTPUT_DIR.value or _WORKDIR.value + '/eval_' + _SPLIT.value}: {results['run']['images']} images, "
+    print(f"wrote {eval_output_dir(_WORKDIR.value, settings, _OUTPUT_DIR.value)}: {results['run']['images']} images, "
           f"{counts['predicted_people']} predicted people")  # fmt: skip
 
 

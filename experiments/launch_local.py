@@ -42,17 +42,14 @@ class LocalProcess(subprocess.Popen):
         self.output_files = (tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+"))
         super().__init__(args, stdout=self.output_files[0], stderr=self.output_files[1], text=True, **kwargs)
 
-    def read_output(self) -> tuple[str, str]:
-        """(stdout, stderr) so far; call it once the process has ended."""
+    def take_output(self) -> tuple[str, str]:
+        """(stdout, stderr) of the ended process; its temporary files are closed."""
         texts = []
         for file in self.output_files:
-            file.seek(0)
-            texts.append(file.read())
+            with file:
+                file.seek(0)
+                texts.append(file.read())
         return texts[0], texts[1]
-
-    def close_output(self) -> None:
-        for file in self.output_files:
-            file.close()
 
 
 def free_port() -> int:
@@ -95,14 +92,6 @@ def start(command: Sequence[str], processes: int, devices_per_process: int, cwd:
     return procs
 
 
-def _collect(proc: LocalProcess) -> tuple[str, str]:
-    """(stdout, stderr) of an ended process; its temporary files are closed."""
-    try:
-        return proc.read_output()
-    finally:
-        proc.close_output()
-
-
 def wait(procs: Sequence[LocalProcess], timeout: float) -> list[ProcessResult]:
     """Waits for every process and collects their output. When `timeout` seconds pass, the ones still running
     are killed (their return code is then negative, -SIGKILL) and their output so far is collected all the same."""
@@ -117,7 +106,7 @@ def wait(procs: Sequence[LocalProcess], timeout: float) -> list[ProcessResult]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return [ProcessResult(i, proc.returncode, *_collect(proc)) for i, proc in enumerate(procs)]
+    return [ProcessResult(i, proc.returncode, *proc.take_output()) for i, proc in enumerate(procs)]
 
 
 def run(command: Sequence[str], processes: int, devices_per_process: int, timeout: float = 600, **kwargs

@@ -60,7 +60,7 @@ def ap_curve(
     step it scored instead of scoring that checkpoint again.
     """
     workdir = paths.as_path(workdir)  # local or a cloud URI
-    output = workdir / f"eval_{settings.split}"
+    output = run.eval_output_dir(workdir, settings)
     path = output / CURVE_FILE
     key = _settings_key(settings)
     cached = {}

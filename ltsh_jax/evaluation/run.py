@@ -257,6 +257,13 @@ def truth_beside_prediction(image: np.ndarray, result: ImageResult, skeleton: Sk
     ])  # fmt: skip
 
 
+def eval_output_dir(
+    workdir: str | os.PathLike, settings: EvalSettings, output_dir: str | os.PathLike | None = None
+) -> pathlib.Path:
+    """Where an evaluation's outputs go: output_dir when given, else WORKDIR/eval_SPLIT."""
+    return paths.as_path(output_dir) if output_dir else paths.as_path(workdir) / f"eval_{settings.split}"
+
+
 def evaluate_checkpoint(
     config: ml_collections.ConfigDict,
     workdir: str | os.PathLike,
@@ -269,7 +276,7 @@ def evaluate_checkpoint(
     checkpoint yet. `workdir` and `output_dir` may be cloud URIs (ltsh_jax.paths).
     """
     workdir = paths.as_path(workdir)
-    output = paths.as_path(output_dir or workdir / f"eval_{settings.split}")
+    output = eval_output_dir(workdir, settings, output_dir)
     source = splits.load_split(settings.dataset, settings.split, settings.data_dir, settings.builder_config or None)
     step, results = predict_checkpoint(config, workdir, source, settings)
     gts = [r.ground_truth for r in results]
@@ -313,7 +320,7 @@ def evaluation_of(
     image limit, ...), so a rerun of a killed table or demo redoes only what is missing, and other settings
     never return old numbers under new labels. An output_dir elsewhere scores a run that is read-only (the
     demo's shipped baseline)."""
-    output = paths.as_path(output_dir) if output_dir is not None else paths.as_path(workdir) / f"eval_{settings.split}"
+    output = eval_output_dir(workdir, settings, output_dir)
     results_path = output / "results.json"
     if results_path.exists():
         results = json.loads(results_path.read_text())
