@@ -40,6 +40,9 @@ _FLIP = flags.DEFINE_bool("flip", True, "Average the maps with those of the mirr
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
 _PICTURES = flags.DEFINE_integer("pictures", 8, "Draw ground truth beside prediction on this many images.")
 _GROUPS = flags.DEFINE_bool("multi_person_groups", True, "Score only MPII multi-person groups (the protocol).")
+_MIN_PARTS = flags.DEFINE_integer(
+    "min_parts", EvalSettings.min_parts, "Drop decoded people with fewer parts (3: the paper's MPI test; 4: CMU's COCO)."
+)
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -60,6 +63,7 @@ def _evaluate() -> None:
         dataset=_DATASET.value, split=_SPLIT.value, data_dir=_DATA_DIR.value, builder_config=_BUILDER_CONFIG.value,
         scales=tuple(float(s) for s in _SCALES.value), people_size=_PEOPLE_SIZE.value, flip=_FLIP.value,
         max_images=_MAX_IMAGES.value, pictures=_PICTURES.value, multi_person_groups=_GROUPS.value,
+        min_parts=_MIN_PARTS.value,
     )  # fmt: skip
     config = _CONFIG.value if _CONFIG.value is not None else load_run_config(_WORKDIR.value)
     try:

@@ -194,6 +194,9 @@ class EvalSettings:
     max_images: int = 0  # 0: every image of the split
     pictures: int = 8  # draw ground truth beside prediction on this many images
     multi_person_groups: bool = True  # score only MPII multi-person groups (the official protocol)
+    # decoded people with fewer parts are dropped: 3 in the paper's MPI test (its pafprocess_mpi.h
+    # THRESH_PART_CNT), 4 in CMU's COCO test (ZheC testing/config.m min_num); docs/reference.md
+    min_parts: int = assemble.DecodeParams.min_parts
 
 
 class Student(NamedTuple):
@@ -243,6 +246,7 @@ def predict_checkpoint(
         student.apply_fn, student.params, examples, skeleton=student.skeleton, scales=list(settings.scales),
         flip=settings.flip, stride=config.data.stride,
         target_scale=config.data.augment.target_scale if settings.people_size else None, total=count,
+        decode_params=assemble.DecodeParams(min_parts=settings.min_parts),
     )  # fmt: skip
     return student.step, results
 

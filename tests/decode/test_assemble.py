@@ -187,6 +187,17 @@ def test_two_part_person_is_filtered_three_part_person_kept():
         assert len(decode(*_maps(kp[None], lab[None], CMU_MPI), skeleton=CMU_MPI, input_size=CANVAS)) == want
 
 
+def test_min_parts_four_drops_a_lone_arm_beside_a_whole_person():
+    """CMU's COCO rule (min_parts 4, the demo's) drops a three-part arm that the MPI rule (3) keeps."""
+    person = _cmu({k: (x - 100, y) for k, (x, y) in PERSON_A.items()})
+    arm = _cmu({2: (400, 110), 3: (430, 160), 4: (440, 210)})  # r_shoulder, r_elbow, r_wrist of nobody
+    maps = _maps(np.stack([person[0], arm[0]]), np.stack([person[1], arm[1]]), CMU_MPI)
+    mpi = decode(*maps, skeleton=CMU_MPI, input_size=CANVAS)
+    assert sorted(mpi.num_parts.tolist()) == [3, 15]
+    coco = decode(*maps, skeleton=CMU_MPI, input_size=CANVAS, params=DecodeParams(min_parts=4))
+    assert coco.num_parts.tolist() == [15]
+
+
 def test_low_mean_score_person_is_filtered():
     kp, lab = _cmu({0: (300, 100), 1: (300, 150), 2: (260, 170)})
     heat, paf = _maps(kp[None], lab[None], CMU_MPI)

@@ -70,6 +70,20 @@ def test_every_kept_checkpoint_is_scored_like_the_final_evaluation(run_and_split
         curve.ap_curve(config, workdir, other, final=given)
 
 
+def test_settings_min_parts_reaches_the_decoder(run_and_split, monkeypatch):
+    config, workdir, settings = run_and_split
+    seen = []
+
+    def record(*args, decode_params, **kwargs):
+        seen.append(decode_params.min_parts)
+        return []
+
+    monkeypatch.setattr(run, "predict_examples", record)
+    for min_parts in (3, 4):
+        run.predict_checkpoint(config, workdir, [], run.EvalSettings(**{**settings.__dict__, "min_parts": min_parts}))
+    assert seen == [3, 4] and run.EvalSettings().min_parts == assemble.DecodeParams().min_parts == 3
+
+
 def test_truth_beside_prediction_draws_the_truth_left_and_the_prediction_right():
     skeleton = get_skeleton(smoke.get_config("test"))
     image = np.full((60, 80, 3), 40, np.uint8)
