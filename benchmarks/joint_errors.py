@@ -11,6 +11,8 @@ training size, no flip: the demo's settings), it prints:
                swapped      on the opposite joint, the opposite side elsewhere;
                elsewhere    anything else.
              Wrists are shown apart too.
+  small people the decoded people of 3 parts (the fewest the default keeps), and how many of them are one
+             limb chain alone (shoulder-elbow-wrist or hip-knee-ankle of one side).
   sweep      mAP with the default `DecodeParams` and each variant in VARIANTS, from the same maps.
 
 Tune on a split other than the one you report (docs/learning.md used `demo_pretrain`'s validation images):
@@ -36,11 +38,13 @@ from ltsh_jax.skeleton import MPII16_FLIP_PAIRS
 from ltsh_jax.train.run_config import load_run_config
 
 WRISTS = (10, 15)  # MPII-16 r_wrist, l_wrist
+LIMB_CHAINS = ((0, 1, 2), (3, 4, 5), (10, 11, 12), (13, 14, 15))  # MPII-16 legs and arms, each side
 OPPOSITE = {a: b for pair in MPII16_FLIP_PAIRS for a, b in (pair, pair[::-1])}
 VARIANTS = {
     "peak_threshold=0.02": {"peak_threshold": 0.02},
     "min_mean_score=0.1": {"min_mean_score": 0.1},
     "min_parts=2": {"min_parts": 2},
+    "min_parts=4": {"min_parts": 4},  # CMU's COCO rule, the demo's: drops the lone limbs counted under `small people`
     "paf_threshold=0": {"paf_threshold": 0.0},
     "min_samples_above=4": {"min_samples_above": 4},
 }
@@ -113,6 +117,12 @@ def main() -> None:
         return evaluation.score(truths, predictions, multi_person_groups=False)[0].table["mAP"]
 
     default = decode_all(assemble.DecodeParams())
+    small = [people.scores[p] > 0 for people in default for p in range(len(people)) if people.num_parts[p] == 3]
+    limbs = sum(any(set(np.nonzero(found)[0]) == set(chain) for chain in LIMB_CHAINS) for found in small)
+    print(
+        f"small people: {len(small)} of {sum(len(p) for p in default)} decoded people have 3 parts, "
+        f"{limbs} of them one arm or leg alone"
+    )
     counts = collections.Counter()
     for (_, truth, _), people in zip(images, default, strict=True):
         counts += joint_outcomes(truth, people)
@@ -132,7 +142,17 @@ def main() -> None:
         print(f"mAP {name:>22}: {value:.1f}")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"step": student.step, "images": len(images), "outcomes": outcomes, "sweep": sweep}, f, indent=2)
+            json.dump(
+                {
+                    "step": student.step,
+                    "images": len(images),
+                    "outcomes": outcomes,
+                    "sweep": sweep,
+                    "small_people": {"three_parts": len(small), "one_limb": int(limbs)},
+                },
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

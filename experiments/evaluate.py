@@ -41,7 +41,7 @@ _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N i
 _PICTURES = flags.DEFINE_integer("pictures", 8, "Draw ground truth beside prediction on this many images.")
 _GROUPS = flags.DEFINE_bool("multi_person_groups", True, "Score only MPII multi-person groups (the protocol).")
 _MIN_PARTS = flags.DEFINE_integer(
-    "min_parts", EvalSettings.min_parts, "Drop decoded people with fewer parts (3: the paper's MPI test; 4: CMU's COCO)."
+    "min_parts", EvalSettings.min_parts, "Drop decoded people with fewer parts (3: the paper's MPI test; 4: CMU COCO)."
 )
 flags.mark_flags_as_required(["workdir"])
 
