@@ -34,6 +34,9 @@ _PEOPLE_HEIGHT = flags.DEFINE_float(
     "people_height", 0.0, "The people's height in pixels of the photos, if known (0: search over sizes)."
 )
 _FLIP = flags.DEFINE_bool("flip", True, "Average the maps with those of the mirrored photo.")
+_MIN_PARTS = flags.DEFINE_integer(
+    "min_parts", PhotoSettings.min_parts, "Drop found people with fewer parts (3: the paper's MPI test; 4: CMU's)."
+)
 flags.mark_flags_as_required(["workdir", "images", "output"])
 
 
@@ -43,7 +46,10 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax's INFO lines would bury the progress bar
     try:
         settings = PhotoSettings(
-            scales=tuple(float(s) for s in _SCALES.value), people_height=_PEOPLE_HEIGHT.value, flip=_FLIP.value
+            scales=tuple(float(s) for s in _SCALES.value),
+            people_height=_PEOPLE_HEIGHT.value,
+            flip=_FLIP.value,
+            min_parts=_MIN_PARTS.value,
         )
         config = _CONFIG.value or load_run_config(_WORKDIR.value)
         summary = predict_folder(config, _WORKDIR.value, _IMAGES.value, _OUTPUT.value, settings)

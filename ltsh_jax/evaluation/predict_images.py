@@ -41,11 +41,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 @dataclasses.dataclass(frozen=True)
 class PhotoSettings:
-    """How photos are shown to the network: the scales, the people's height if known, the mirror image."""
+    """How photos are shown to the network (the scales, the people's height if known, the mirror image) and the
+    fewest parts a decoded person needs to be kept."""
 
     scales: tuple[float, ...] = ()  # (): CMU_SCALE_SEARCH, or KNOWN_SIZE_SCALES with people_height
     people_height: float = 0.0  # pixels in the user's photos; 0: unknown, search (module docstring)
     flip: bool = True  # average the maps with those of the mirrored photo
+    min_parts: int = assemble.DecodeParams.min_parts  # 3: the paper's MPI test; 4: CMU's COCO test and demo
 
     def __post_init__(self):
         if self.people_height < 0 or not np.isfinite(self.people_height):
@@ -54,6 +56,8 @@ class PhotoSettings:
             )
         if any(not (s > 0) for s in self.scales):
             raise ValueError(f"scales must be positive, got {self.scales}")
+        if self.min_parts < 1:
+            raise ValueError(f"min_parts must be at least 1, got {self.min_parts}")
 
     @property
     def chosen_scales(self) -> tuple[float, ...]:
@@ -97,11 +101,12 @@ def predict_photo(
     settings: PhotoSettings,
     decode_params: assemble.DecodeParams | None = None,
 ) -> assemble.DecodedPeople:
-    """The people `student` finds in one photo uint8 [H, W, 3], in its pixels."""
+    """The people `student` finds in one photo uint8 [H, W, 3], in its pixels (decoded with `decode_params`, by
+    default the OpenPose MPII settings with settings.min_parts)."""
     return run.predict_people(
         student.apply_fn, student.params, image, skeleton=student.skeleton, scales=settings.chosen_scales,
         flip=settings.flip, stride=size.stride, base_size=size.base_height(image.shape[0], settings),
-        decode_params=decode_params,
+        decode_params=decode_params or assemble.DecodeParams(min_parts=settings.min_parts),
     )  # fmt: skip
 
 

@@ -114,6 +114,21 @@ def test_scale_search_finds_the_annotated_people_at_any_photo_size(factor):
     assert min(shares) >= 0.9, shares
 
 
+def test_min_parts_drops_the_people_with_fewer_parts():
+    photo, keypoints, labelled, heights = _coco_people(PHOTO)
+    apply_fn, _ = size_limited_network(
+        photo.shape[:2], keypoints, labelled, heights, [round(s * 368) for s in CMU_SEARCH]
+    )
+    student = run.Student(0, apply_fn, None, COCO17)
+    found = predict_photo(student, photo, PAPER, PhotoSettings(flip=False))
+    fewest = int(found.num_parts.min())
+    kept = predict_photo(student, photo, PAPER, PhotoSettings(flip=False, min_parts=fewest + 1))
+    assert 0 < len(kept) == (found.num_parts > fewest).sum() < len(found)
+    assert sorted(kept.num_parts.tolist()) == sorted(n for n in found.num_parts.tolist() if n > fewest)
+    with pytest.raises(ValueError, match="min_parts"):
+        PhotoSettings(min_parts=0)
+
+
 def test_without_the_search_the_small_photo_shows_no_one_and_people_height_finds_them():
     photo, keypoints, labelled, heights = _coco_people(PHOTO)
     image, kp, hts = _resized(photo, keypoints, heights, 0.5)
