@@ -10,7 +10,10 @@ joints are a few pixels off scores near 0 when the threshold is smaller still: t
 medians show.
 
     python -m benchmarks.learning [--rounds 2 --steps 750] [--set data.input_size=256 --set ...]
-        [--data_dir /tmp/ltsh_learning] [--output rows.json] [--split validation]
+        [--data_dir /tmp/ltsh_learning] [--output rows.json] [--split validation] [--variant from_baseline]
+
+`--variant from_baseline` fine-tunes the demo's shipped baseline instead of training from scratch; round 0
+then scores the baseline itself, before any step on these images.
 
 `--set FIELD=VALUE` changes a field of the config (a number or a string), e.g. the crop size, the
 people's size in the crops (data.augment.target_scale), the width or the learning rate.
@@ -83,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=750, help="student steps per round")
+    parser.add_argument("--variant", default="", help="learning_check's variant: '' (from scratch) or from_baseline")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a config field")
     parser.add_argument("--data_dir", default="/tmp/ltsh_learning", help="TFDS data_dir and the runs' folder")
     parser.add_argument("--output", help="also write the rows as JSON here")
@@ -93,7 +97,7 @@ def main() -> None:
     from data_builders.build import build  # registers the builders
 
     root = pathlib.Path(args.data_dir)
-    config = learning_check.get_config()
+    config = learning_check.get_config(args.variant)
     config.data.data_dir = str(root / "tfds")
     for item in args.set:
         field, _, value = item.partition("=")
@@ -103,9 +107,14 @@ def main() -> None:
             node = node[key]
         node[([section, *path])[-1]] = _parse_value(value)
     build(f"{config.data.name}/{config.data.builder_config}", data_dir=config.data.data_dir)
-    name = "_".join(s.replace("=", "-").replace(".", "-") for s in args.set) or "default"
-    workdir = root / "runs" / name
+    name = "_".join([args.variant] * bool(args.variant) + [s.replace("=", "-").replace(".", "-") for s in args.set])
+    workdir = root / "runs" / (name or "default")
     rows, trained = [], 0.0
+    if config.init_from:  # round 0: the starting point itself (the same student, so this config loads it)
+        row = {"steps": 0, "train_seconds": 0.0,
+               **score_training_images(config, pathlib.Path(config.init_from), args.split)}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     for round_ in range(1, args.rounds + 1):
         config.train.num_steps = round_ * args.steps
         config.train.eval_every = config.train.checkpoint_every = args.steps

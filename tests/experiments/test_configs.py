@@ -36,3 +36,18 @@ def test_the_demo_teacher_differs_from_the_paper_teacher_only_where_it_says():
     base = base_config().teacher
     changed = {k for k in base if demo[k] != base[k]}
     assert changed == {"enabled", "num_groups", "every_n", "alpha", "history", "learning_rate", "width", "input_size"}
+
+
+def test_the_from_baseline_learning_check_is_the_shipped_baselines_student():
+    """learning_check.py:from_baseline fine-tunes experiments/baselines/demo: same network, crops and people size."""
+    from experiments.configs import demo, learning_check
+    from ltsh_jax.train.run_config import load_run_config
+
+    config, baseline = learning_check.get_config("from_baseline"), load_run_config(demo.BASELINE)
+    assert config.init_from == str(demo.BASELINE)
+    model, shipped = config.model.to_dict(), baseline.model.to_dict()
+    model.pop("vgg_weights"), shipped.pop("vgg_weights")  # init_from replaces the VGG start
+    assert model == shipped
+    assert (config.data.input_size, config.data.stride) == (baseline.data.input_size, baseline.data.stride)
+    assert config.data.augment.target_scale == baseline.data.augment.target_scale
+    assert not learning_check.get_config().init_from  # the default variant starts from scratch
