@@ -107,8 +107,8 @@ def main() -> None:
             node = node[key]
         node[([section, *path])[-1]] = _parse_value(value)
     build(f"{config.data.name}/{config.data.builder_config}", data_dir=config.data.data_dir)
-    name = "_".join([args.variant] * bool(args.variant) + [s.replace("=", "-").replace(".", "-") for s in args.set])
-    workdir = root / "runs" / (name or "default")
+    parts = ([args.variant] if args.variant else []) + [s.replace("=", "-").replace(".", "-") for s in args.set]
+    workdir = root / "runs" / ("_".join(parts) or "default")
     rows, trained = [], 0.0
     if config.init_from:  # round 0: the starting point itself (the same student, so this config loads it)
         row = {"steps": 0, "train_seconds": 0.0,

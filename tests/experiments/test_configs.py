@@ -4,7 +4,9 @@ import importlib
 
 import pytest
 
+from experiments.configs import demo, learning_check
 from experiments.configs.common import base_config
+from ltsh_jax.train.run_config import load_run_config
 from tests.paths import REPO
 
 CONFIGS = sorted(
@@ -40,9 +42,6 @@ def test_the_demo_teacher_differs_from_the_paper_teacher_only_where_it_says():
 
 def test_the_from_baseline_learning_check_is_the_shipped_baselines_student():
     """learning_check.py:from_baseline fine-tunes experiments/baselines/demo: same network, crops and people size."""
-    from experiments.configs import demo, learning_check
-    from ltsh_jax.train.run_config import load_run_config
-
     config, baseline = learning_check.get_config("from_baseline"), load_run_config(demo.BASELINE)
     assert config.init_from == str(demo.BASELINE)
     model, shipped = config.model.to_dict(), baseline.model.to_dict()
